@@ -1,0 +1,22 @@
+#include "cli/commands.hpp"
+
+namespace sockdrill::cli {
+
+namespace {
+constexpr CommandInfo kCommands[] = {
+    {"serve", "the configurable echo/HTTP target server", true},
+    {"suite", "run every scenario quickly and print a verdict table", false},
+    {"list", "name the commands", false},
+    {"help", "open a command's man page", false},
+};
+}  // namespace
+
+std::span<const CommandInfo> commands() { return kCommands; }
+
+std::string_view command_summary(std::string_view name) {
+    for (const auto& c : kCommands)
+        if (c.name == name) return c.summary;
+    return {};
+}
+
+}  // namespace sockdrill::cli

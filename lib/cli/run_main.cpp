@@ -1,0 +1,138 @@
+#include "cli/run_main.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fmt/format.h>
+
+#include "cli/signals.hpp"
+#include "net/error.hpp"
+#include "report/expect.hpp"
+
+namespace sockdrill::cli {
+
+std::string program_name(const std::string& command) { return "sockdrill-" + command; }
+
+Output::Output(std::string command, const CommonOptions& common)
+    : command_(std::move(command)),
+      json_(common.json),
+      status_enabled_(!common.json && ::isatty(STDERR_FILENO)) {}
+
+void Output::interval(const report::Report& partial) {
+    clear_status();
+    streamed_ = true;
+    if (json_) {
+        report::Frame frame;
+        frame.started_at = report::rfc3339(std::chrono::system_clock::now());
+        auto line = report::to_json(partial, frame);
+        line["interval"] = true;
+        fmt::print("{}\n", line.dump());
+    } else {
+        fmt::print("{}\n", report::render_text(partial));
+    }
+    std::fflush(stdout);
+}
+
+void Output::status(const std::string& line) {
+    if (!status_enabled_) return;
+    fmt::print(stderr, "\r\033[K{}", line);
+    std::fflush(stderr);
+    status_shown_ = true;
+}
+
+void Output::clear_status() {
+    if (!status_shown_) return;
+    fmt::print(stderr, "\r\033[K");
+    std::fflush(stderr);
+    status_shown_ = false;
+}
+
+namespace {
+
+// Parses the command line; returns an exit status when the process should
+// stop here (help, version, usage error), nullopt to go on.
+std::optional<int> parse(CLI::App& app, int argc, char** argv, const std::string& program) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        fmt::print(stderr, "{}: {}\n", program, e.what());
+        fmt::print(stderr, "Run '{} --help' for the options.\n", program);
+        return static_cast<int>(Exit::usage);
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+int run_main(int argc, char** argv, const Command& command) {
+    const std::string program = program_name(command.name);
+    CommonOptions common;
+    common.duration = command.default_duration;
+
+    CLI::App app(command.summary, program);
+    app.set_version_flag("--version", fmt::format("{} {}", program, SOCKDRILL_VERSION));
+    app.get_formatter()->column_width(34);
+    if (command.bind) command.bind(app);
+    add_common_options(app, common, command.common);
+
+    // The completion generator asks each command for its options.
+    if (argc == 2 && std::string_view(argv[1]) == "--dump-cli-spec") {
+        auto spec = describe_options(app);
+        spec["name"] = program;
+        fmt::print("{}\n", spec.dump(2));
+        return 0;
+    }
+
+    try {
+        if (auto status = parse(app, argc, argv, program)) return *status;
+        if (command.after_parse) command.after_parse(app);
+
+        install_signal_handlers();
+        auto started = std::chrono::system_clock::now();
+        auto steady_start = std::chrono::steady_clock::now();
+        Output output(command.name, common);
+
+        report::Report result = command.run(common, output);
+        output.clear_status();
+
+        report::Frame frame;
+        frame.started_at = report::rfc3339(started);
+        frame.elapsed_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - steady_start).count();
+        // Expectations see the same object --json prints.
+        auto whole = report::to_json(result, frame);
+        frame.verdicts = report::evaluate(common.expectations, whole);
+        whole = report::to_json(result, frame);
+
+        if (common.json)
+            fmt::print("{}\n", output.streamed() ? whole.dump() : whole.dump(2));
+        else
+            fmt::print("{}", report::render_text(result));
+        std::fflush(stdout);
+
+        bool expectations_held = true;
+        for (const auto& v : frame.verdicts) {
+            if (v.ok) continue;
+            expectations_held = false;
+            fmt::print(stderr, "{}: expectation failed: {}: {}\n", program, v.expr, v.message);
+        }
+        if (stop_requested() && !command.stop_signal_is_success)
+            return static_cast<int>(Exit::interrupted);
+        return static_cast<int>(expectations_held ? Exit::ok : Exit::expectation_failed);
+    } catch (const Error& e) {
+        fmt::print(stderr, "{}: {}{}\n", program, e.exit() == Exit::usage ? "" : "error: ", e.what());
+        return static_cast<int>(e.exit());
+    } catch (const std::exception& e) {
+        fmt::print(stderr, "{}: error: {}\n", program, e.what());
+        return static_cast<int>(Exit::environment);
+    }
+}
+
+}  // namespace sockdrill::cli

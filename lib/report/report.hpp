@@ -1,0 +1,61 @@
+#pragma once
+// The one result model every command produces. JSON, the tables on stdout
+// and the live status line are all views of it (collect -> render, as ss).
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sockdrill::report {
+
+using nlohmann::json;
+
+/// A titled table for the human view; cells are already formatted text.
+struct Table {
+    std::string title;
+    std::vector<std::string> columns;
+    std::vector<std::vector<std::string>> rows;
+};
+
+/// What a command measured, plus the context a runbook needs to trust it.
+struct Report {
+    std::string command;                      ///< "serve", "halfopen", ...
+    std::string mode = "host";                ///< environment.mode: sandbox, host or target
+    json sysctls = json::object();            ///< sysctls that shaped the run
+    json config = json::object();             ///< effective options, snake_case long names
+    json results = json::object();            ///< the command's own figures
+    json counters = json::object();           ///< kernel counter deltas over the run
+    json errors = json::object();             ///< phase -> errno name -> count
+    std::vector<Table> tables;                ///< the human view of `results`
+    std::vector<std::string> notes;           ///< one-line remarks under the tables
+};
+
+/// The outcome of one --expect after the run.
+struct Verdict {
+    std::string expr;
+    json actual;
+    bool ok = false;
+    std::string message;  ///< why it failed ("p99_ms = 7.2, expected < 5")
+};
+
+/// Everything run_main adds around a Report to make the JSON frame.
+struct Frame {
+    std::string started_at;  ///< RFC 3339, UTC
+    double elapsed_s = 0;
+    std::vector<Verdict> verdicts;
+};
+
+/// The versioned JSON object of DESIGN.md's output contract.
+json to_json(const Report& report, const Frame& frame);
+
+/// Tables and notes as aligned text, for stdout.
+std::string render_text(const Report& report);
+std::string render_table(const Table& table);
+
+/// "2026-11-26T23:39:29Z" for a system_clock time point.
+std::string rfc3339(std::chrono::system_clock::time_point t);
+/// The running kernel release ("6.1.0-18-amd64").
+std::string kernel_release();
+
+}  // namespace sockdrill::report

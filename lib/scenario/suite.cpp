@@ -1,0 +1,37 @@
+#include "scenario/suite.hpp"
+
+#include <fmt/format.h>
+
+namespace sockdrill::scenario {
+
+std::vector<SuiteEntry> suite_entries() {
+    return {
+        {"serve", server_selfchecks},
+    };
+}
+
+report::Report run_suite(const SuiteContext& context) {
+    report::Report r;
+    r.command = "suite";
+    r.mode = context.sandbox ? "sandbox" : "host";
+    report::Table table{"", {"scenario", "check", "measured", "expected", "verdict"}, {}};
+    nlohmann::json checks = nlohmann::json::array();
+    size_t passed = 0, failed = 0;
+    for (const auto& entry : suite_entries()) {
+        for (const auto& c : entry.run(context)) {
+            table.rows.push_back({c.scenario, c.check, c.measured, c.expected, c.pass ? "PASS" : "FAIL"});
+            checks.push_back({{"scenario", c.scenario},
+                              {"check", c.check},
+                              {"measured", c.measured},
+                              {"expected", c.expected},
+                              {"pass", c.pass}});
+            (c.pass ? passed : failed)++;
+        }
+    }
+    r.tables.push_back(table);
+    r.results = {{"checks", checks}, {"passed", passed}, {"failed", failed}, {"all_passed", failed == 0}};
+    r.notes.push_back(fmt::format("{} of {} checks passed", passed, passed + failed));
+    return r;
+}
+
+}  // namespace sockdrill::scenario

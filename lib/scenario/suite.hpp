@@ -1,0 +1,43 @@
+#pragma once
+// `sockdrill suite`: every registered scenario's quick checks, one verdict
+// table. Each scenario contributes a function returning its checks; the
+// suite runs them in order, in-process.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "report/report.hpp"
+
+namespace sockdrill::scenario {
+
+/// One line of the verdict table.
+struct Check {
+    std::string scenario;   ///< "serve"
+    std::string check;      ///< what it checked, in words
+    std::string measured;   ///< what it saw ("ECONNRESET", "100/100 responses")
+    std::string expected;   ///< what the runbook assumes
+    bool pass = false;
+};
+
+/// Where the suite runs.
+struct SuiteContext {
+    bool sandbox = false;  ///< privileged: scenarios may build network namespaces
+};
+
+struct SuiteEntry {
+    std::string name;
+    std::function<std::vector<Check>(const SuiteContext&)> run;
+};
+
+/// Every scenario's quick checks, in the order the suite runs them.
+std::vector<SuiteEntry> suite_entries();
+
+/// Runs the suite and returns its report (schema sockdrill.suite/1).
+report::Report run_suite(const SuiteContext& context);
+
+/// The server self-checks (lib/scenario/selfcheck.cpp).
+std::vector<Check> server_selfchecks(const SuiteContext& context);
+
+}  // namespace sockdrill::scenario
