@@ -84,6 +84,16 @@ std::string dump_spec(const fs::path& path) {
 
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
+// CLI11 appends a validator's description to the type name ("FILE:FILE",
+// "UINT:UINT in [1 - 256]"); keep the type itself, but not at the expense of
+// a type with a colon of its own ("ADDR:PORT").
+std::string plain_type(const std::string& type) {
+    auto colon = type.find(':');
+    if (colon == std::string::npos) return type;
+    std::string head = type.substr(0, colon);
+    return type.compare(colon + 1, head.size(), head) == 0 ? head : type;
+}
+
 std::vector<Option> parse_options(const json& spec) {
     std::vector<Option> options;
     for (const auto& o : spec.value("options", json::array())) {
@@ -91,7 +101,7 @@ std::vector<Option> parse_options(const json& spec) {
         option.longs = o.value("long", std::vector<std::string>{});
         option.shorts = o.value("short", std::vector<std::string>{});
         option.takes_value = o.value("takes_value", false);
-        option.type = o.value("type", std::string{});
+        option.type = plain_type(o.value("type", std::string{}));
         option.help = first_line(o.value("help", std::string{}));
         option.choices = o.value("choices", std::vector<std::string>{});
         // The spec may say so; otherwise trust the help text ("(repeatable)").

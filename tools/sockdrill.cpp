@@ -60,9 +60,10 @@ int help(const std::vector<std::string>& args) {
     return static_cast<int>(Exit::environment);
 }
 
-int suite(int argc, char** argv) {
+cli::Command suite_command() {
     cli::Command command;
     command.name = "suite";
+    command.program = "sockdrill suite";
     command.summary = std::string(cli::command_summary("suite"));
     command.common = cli::kJson | cli::kExpect | cli::kNoSandbox;
     command.run = [](const cli::CommonOptions& common, cli::Output&) {
@@ -72,6 +73,11 @@ int suite(int argc, char** argv) {
         (void)common;
         return scenario::run_suite(context);
     };
+    return command;
+}
+
+int suite(int argc, char** argv) {
+    cli::Command command = suite_command();
     // A failed check fails the run, as a failed --expect does.
     std::vector<char*> args(argv, argv + argc);
     std::string implicit = "--expect=all_passed == true";
@@ -91,8 +97,11 @@ int dump_cli_spec() {
                                          {"type", ""}, {"help", "Print this help"},
                                          {"choices", nlohmann::json::array()}}})}};
     nlohmann::json subcommands = nlohmann::json::array();
-    for (const auto& c : cli::commands())
-        subcommands.push_back({{"name", c.name}, {"summary", c.summary}, {"external", c.external}});
+    for (const auto& c : cli::commands()) {
+        nlohmann::json sub{{"name", c.name}, {"summary", c.summary}, {"external", c.external}};
+        if (c.name == "suite") sub["options"] = cli::describe_command(suite_command())["options"];
+        subcommands.push_back(sub);
+    }
     spec["subcommands"] = subcommands;
     fmt::print("{}\n", spec.dump(2));
     return 0;

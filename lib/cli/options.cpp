@@ -249,6 +249,7 @@ nlohmann::json describe_options(const CLI::App& app) {
         o["long"] = opt->get_lnames();
         o["short"] = opt->get_snames();
         o["takes_value"] = opt->get_expected_min() > 0;
+        o["repeatable"] = opt->get_expected_max() > 1 || opt->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll;
         o["type"] = opt->get_type_name();
         o["help"] = opt->get_description();
         // add_choice() writes its words into the type name as "{a,b,c}".

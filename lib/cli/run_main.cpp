@@ -71,22 +71,39 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv, const std::string
 
 }  // namespace
 
-int run_main(int argc, char** argv, const Command& command) {
-    const std::string program = program_name(command.name);
-    CommonOptions common;
-    common.duration = command.default_duration;
+namespace {
 
-    CLI::App app(command.summary, program);
+// The same CLI::App for running and for describing: options bound in one place.
+void build_app(CLI::App& app, const Command& command, CommonOptions& common, const std::string& program) {
     app.set_version_flag("--version", fmt::format("{} {}", program, SOCKDRILL_VERSION));
     app.get_formatter()->column_width(34);
     if (command.bind) command.bind(app);
     add_common_options(app, common, command.common);
+}
+
+}  // namespace
+
+nlohmann::json describe_command(const Command& command) {
+    const std::string program = command.program.empty() ? program_name(command.name) : command.program;
+    CommonOptions common;
+    CLI::App app(command.summary, program);
+    build_app(app, command, common, program);
+    auto spec = describe_options(app);
+    spec["name"] = program_name(command.name);
+    return spec;
+}
+
+int run_main(int argc, char** argv, const Command& command) {
+    const std::string program = command.program.empty() ? program_name(command.name) : command.program;
+    CommonOptions common;
+    common.duration = command.default_duration;
+
+    CLI::App app(command.summary, program);
+    build_app(app, command, common, program);
 
     // The completion generator asks each command for its options.
     if (argc == 2 && std::string_view(argv[1]) == "--dump-cli-spec") {
-        auto spec = describe_options(app);
-        spec["name"] = program;
-        fmt::print("{}\n", spec.dump(2));
+        fmt::print("{}\n", describe_command(command).dump(2));
         return 0;
     }
 

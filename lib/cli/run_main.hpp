@@ -36,6 +36,7 @@ private:
 struct Command {
     std::string name;             ///< "serve": the binary is sockdrill-serve
     std::string summary;          ///< one line, for --help and `sockdrill list`
+    std::string program;          ///< for messages; "sockdrill-<name>" when empty
     unsigned common = 0;          ///< which common options (cli::Common bits)
     Duration default_duration{0};
     /// serve stops on SIGINT/SIGTERM by design: exit 0 instead of 130.
@@ -47,6 +48,9 @@ struct Command {
     /// Runs the command and returns its result.
     std::function<report::Report(const CommonOptions&, Output&)> run;
 };
+
+/// The command's options as --dump-cli-spec prints them (for completions).
+nlohmann::json describe_command(const Command& command);
 
 /// Runs a command as main() would and returns the process exit status.
 int run_main(int argc, char** argv, const Command& command);

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "cli/signals.hpp"
+
 namespace sockdrill::scenario {
 
 std::vector<SuiteEntry> suite_entries() {
@@ -18,6 +20,10 @@ report::Report run_suite(const SuiteContext& context) {
     nlohmann::json checks = nlohmann::json::array();
     size_t passed = 0, failed = 0;
     for (const auto& entry : suite_entries()) {
+        if (cli::stop_requested()) {
+            r.notes.push_back(fmt::format("interrupted before '{}'; the table shows what ran", entry.name));
+            break;
+        }
         for (const auto& c : entry.run(context)) {
             table.rows.push_back({c.scenario, c.check, c.measured, c.expected, c.pass ? "PASS" : "FAIL"});
             checks.push_back({{"scenario", c.scenario},

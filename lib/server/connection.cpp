@@ -291,7 +291,7 @@ Flush Protocol::flush(Connection& c, int& error) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) return Flush::would_block;
             error = errno;
-            stats_.error(errno);
+            stats_.error(Phase::write, errno);
             return Flush::failed;
         }
         stats_.bytes_out.add(static_cast<uint64_t>(n));
@@ -349,7 +349,7 @@ void Protocol::configure_accepted(int fd) {
         if (config_.rcvbuf) count(), net::set_rcvbuf(fd, static_cast<int>(*config_.rcvbuf));
         if (config_.sndbuf) count(), net::set_sndbuf(fd, static_cast<int>(*config_.sndbuf));
     } catch (const Error& e) {
-        stats_.error(e.err());
+        stats_.error(Phase::setsockopt, e.err());
     }
 }
 

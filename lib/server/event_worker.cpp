@@ -169,7 +169,7 @@ private:
             if (fd < 0) {
                 int err = errno;
                 if (err == EAGAIN || err == EINTR) return;
-                stats_.error(err);
+                stats_.error(Phase::accept, err);
                 if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
                     // Level-triggered accept would spin on a full descriptor
                     // table: stop listening for a while; the backlog holds.
@@ -215,7 +215,7 @@ private:
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) return;
             int err = errno;
-            stats_.error(err);
+            stats_.error(Phase::read, err);
             close_now(c, err == ECONNRESET ? CloseReason::peer_rst : CloseReason::error);
             return;
         }
@@ -361,7 +361,7 @@ private:
             if (c.output_pending()) {
                 // A peer that stopped reading: a send timeout, as nginx's send_timeout.
                 if (now_ - c.last_progress_us > config_.keepalive_timeout.count()) {
-                    stats_.error(ETIMEDOUT);
+                    stats_.error(Phase::write, ETIMEDOUT);
                     close_now(c, CloseReason::error);
                 }
                 continue;

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cli/signals.hpp"
+#include "kernel/sysctl.hpp"
 #include "net/error.hpp"
 
 namespace sockdrill::server {
@@ -24,6 +25,9 @@ report::Report stats_report(const Server& server, double elapsed_s) {
     report::Report r;
     r.command = "serve";
     r.config = server.config();
+    // The kernel settings that shape what this server can show.
+    r.sysctls = kernel::sysctls_json({"net.core.somaxconn", "net.ipv4.tcp_max_syn_backlog",
+                                      "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout"});
     r.results = s;
     nlohmann::json listening = nlohmann::json::array();
     for (const auto& a : server.addresses()) listening.push_back(a.to_string());
@@ -31,8 +35,7 @@ report::Report stats_report(const Server& server, double elapsed_s) {
     r.results["elapsed_s"] = std::round(elapsed_s * 1000) / 1000;
     r.results["requests_per_s"] = elapsed_s > 0 ? std::round(s.requests / elapsed_s) : 0.0;
     r.results["fd_setsize_refusals"] = server.fd_setsize_refusals();
-    for (size_t i = 0; i < s.errors.size(); ++i)
-        if (s.errors[i]) r.errors["server"][errno_name(static_cast<int>(i))] = s.errors[i];
+    r.errors = errors_json(s);
 
     report::Table traffic{"traffic", {"connections", "current", "requests", "req/s", "bytes in", "bytes out"}, {}};
     traffic.rows.push_back({std::to_string(s.accepted), std::to_string(s.current_connections()),
@@ -56,9 +59,12 @@ report::Report stats_report(const Server& server, double elapsed_s) {
     calls.rows.push_back({"total", std::to_string(s.syscalls_total()), per_request(s.syscalls_total(), s.requests)});
     r.tables.push_back(calls);
 
-    report::Table errors{"errors", {"errno", "count"}, {}};
-    for (size_t i = 0; i < s.errors.size(); ++i)
-        if (s.errors[i]) errors.rows.push_back({errno_name(static_cast<int>(i)), std::to_string(s.errors[i])});
+    report::Table errors{"errors", {"phase", "errno", "count"}, {}};
+    for (size_t p = 0; p < s.errors.size(); ++p)
+        for (size_t i = 0; i < s.errors[p].size(); ++i)
+            if (s.errors[p][i])
+                errors.rows.push_back({std::string(phase_name(static_cast<Phase>(p))),
+                                       errno_name(static_cast<int>(i)), std::to_string(s.errors[p][i])});
     if (!errors.rows.empty()) r.tables.push_back(errors);
     if (s.accept_backoffs)
         r.notes.push_back(fmt::format("accept() ran out of descriptors {} times; the server paused "

@@ -14,6 +14,17 @@ std::string_view close_reason_name(CloseReason reason) {
     return names[static_cast<size_t>(reason)];
 }
 
+std::string_view phase_name(Phase phase) {
+    static constexpr std::string_view names[] = {"accept", "read", "write", "setsockopt"};
+    return names[static_cast<size_t>(phase)];
+}
+
+uint64_t Snapshot::errors_total(int err) const {
+    uint64_t total = 0;
+    for (const auto& phase : errors) total += phase[err];
+    return total;
+}
+
 std::string_view syscall_name(Syscall call) {
     static constexpr std::string_view names[] = {
         "accept4",     "read",       "write",     "writev", "close", "shutdown", "setsockopt",
@@ -31,7 +42,8 @@ void Snapshot::add(const Stats& s) {
     bytes_in += s.bytes_in.get();
     bytes_out += s.bytes_out.get();
     for (size_t i = 0; i < syscalls.size(); ++i) syscalls[i] += s.syscalls[i].get();
-    for (size_t i = 0; i < errors.size(); ++i) errors[i] += s.errors[i].get();
+    for (size_t p = 0; p < errors.size(); ++p)
+        for (size_t i = 0; i < errors[p].size(); ++i) errors[p][i] += s.errors[p][i].get();
     accept_backoffs += s.accept_backoffs.get();
 }
 
@@ -45,7 +57,8 @@ void Snapshot::add(const Snapshot& o) {
     bytes_in += o.bytes_in;
     bytes_out += o.bytes_out;
     for (size_t i = 0; i < syscalls.size(); ++i) syscalls[i] += o.syscalls[i];
-    for (size_t i = 0; i < errors.size(); ++i) errors[i] += o.errors[i];
+    for (size_t p = 0; p < errors.size(); ++p)
+        for (size_t i = 0; i < errors[p].size(); ++i) errors[p][i] += o.errors[p][i];
     accept_backoffs += o.accept_backoffs;
 }
 
@@ -61,6 +74,16 @@ uint64_t Snapshot::syscalls_total() const {
     return total;
 }
 
+nlohmann::json errors_json(const Snapshot& s) {
+    nlohmann::json errors = nlohmann::json::object();
+    for (size_t p = 0; p < s.errors.size(); ++p)
+        for (size_t i = 0; i < s.errors[p].size(); ++i)
+            if (s.errors[p][i])
+                errors[std::string(phase_name(static_cast<Phase>(p)))][errno_name(static_cast<int>(i))] =
+                    s.errors[p][i];
+    return errors;
+}
+
 void to_json(nlohmann::json& j, const Snapshot& s) {
     nlohmann::json closed = nlohmann::json::object();
     for (size_t i = 0; i < s.closed.size(); ++i)
@@ -74,9 +97,8 @@ void to_json(nlohmann::json& j, const Snapshot& s) {
         if (s.requests)
             per_request[name] = std::round(1000.0 * s.syscalls[i] / s.requests) / 1000;
     }
-    nlohmann::json errors = nlohmann::json::object();
-    for (size_t i = 0; i < s.errors.size(); ++i)
-        if (s.errors[i]) errors[errno_name(static_cast<int>(i))] = s.errors[i];
+    j = nlohmann::json::object();
+    nlohmann::json errors = errors_json(s);
     double total_per_request =
         s.requests ? std::round(1000.0 * s.syscalls_total() / s.requests) / 1000 : 0.0;
     j = nlohmann::json{{"connections_accepted", s.accepted},

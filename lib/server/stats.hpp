@@ -47,6 +47,10 @@ std::string_view syscall_name(Syscall call);
 
 constexpr int kMaxErrno = 134;
 
+/// Where an error happened, as the JSON "errors" object groups them.
+enum class Phase : uint8_t { accept, read, write, setsockopt, count_ };
+std::string_view phase_name(Phase phase);
+
 /// One worker's counters.
 struct Stats {
     Counter accepted;
@@ -55,12 +59,14 @@ struct Stats {
     Counter responses_2xx, responses_4xx, responses_5xx;
     Counter bytes_in, bytes_out;
     Counter syscalls[static_cast<size_t>(Syscall::count_)];
-    Counter errors[kMaxErrno];  ///< indexed by errno
+    Counter errors[static_cast<size_t>(Phase::count_)][kMaxErrno];  ///< [phase][errno]
     Counter accept_backoffs;    ///< EMFILE/ENFILE pauses of the listener
 
     void close(CloseReason reason) { closed[static_cast<size_t>(reason)].add(); }
     void syscall(Syscall call, uint64_t n = 1) { syscalls[static_cast<size_t>(call)].add(n); }
-    void error(int err) { errors[(err > 0 && err < kMaxErrno) ? err : 0].add(); }
+    void error(Phase phase, int err) {
+        errors[static_cast<size_t>(phase)][(err > 0 && err < kMaxErrno) ? err : 0].add();
+    }
 };
 
 /// A plain, mergeable copy of Stats at one moment.
@@ -71,7 +77,7 @@ struct Snapshot {
     uint64_t responses_2xx = 0, responses_4xx = 0, responses_5xx = 0;
     uint64_t bytes_in = 0, bytes_out = 0;
     std::array<uint64_t, static_cast<size_t>(Syscall::count_)> syscalls{};
-    std::array<uint64_t, kMaxErrno> errors{};
+    std::array<std::array<uint64_t, kMaxErrno>, static_cast<size_t>(Phase::count_)> errors{};
     uint64_t accept_backoffs = 0;
 
     void add(const Stats& stats);
@@ -79,8 +85,12 @@ struct Snapshot {
     uint64_t closed_total() const;
     uint64_t current_connections() const { return accepted - closed_total(); }
     uint64_t syscalls_total() const;
+    /// Errors of every phase with this errno.
+    uint64_t errors_total(int err) const;
 };
 
 void to_json(nlohmann::json& j, const Snapshot& s);
+/// {"read": {"ECONNRESET": 2}, ...}: the "errors" object of the JSON frame.
+nlohmann::json errors_json(const Snapshot& s);
 
 }  // namespace sockdrill::server

@@ -91,7 +91,7 @@ private:
                 if (fd < 0) {
                     int err = errno;
                     if (err == EAGAIN || err == EINTR || err == ECONNABORTED) continue;
-                    acceptor_stats_.error(err);
+                    acceptor_stats_.error(Phase::accept, err);
                     if (err == EMFILE || err == ENFILE) {
                         acceptor_stats_.accept_backoffs.add();
                         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -121,7 +121,7 @@ private:
             std::thread([this, slot] { serve_connection(*slot); }).detach();
         } catch (const std::system_error&) {
             // Out of threads: the connection is refused, the server goes on.
-            acceptor_stats_.error(EAGAIN);
+            acceptor_stats_.error(Phase::accept, EAGAIN);
             acceptor_stats_.close(CloseReason::error);
             ::close(fd);
             finish(slot);
@@ -182,7 +182,7 @@ private:
                     continue;
                 }
             } else if (n < 0) {
-                slot.stats.error(errno);
+                slot.stats.error(Phase::read, errno);
                 reason = errno == ECONNRESET ? CloseReason::peer_rst : CloseReason::error;
                 break;
             } else if (n == 0) {
