@@ -8,15 +8,24 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := build-essential cmake pkg-config libcli11-dev libfmt-dev doctest-dev \
 	libnl-3-dev libnl-route-3-dev libnl-idiag-3-dev nlohmann-json3-dev \
 	libtomlplusplus-dev libhttp-parser-dev mandoc clang-14 libclang-rt-14-dev \
-	libfuzzer-14-dev curl jq bash-completion iproute2 procps
+	libfuzzer-14-dev curl jq python3 bash-completion iproute2 procps util-linux
 
-.PHONY: all deps build run test install fuzz bench completions lint clean
+.PHONY: all deps deps-bench install-missing build run test install fuzz bench completions lint clean
 
 all: build
 
+# The public tools the benchmarks compare against.
+BENCH_PACKAGES := wrk nginx-light linux-perf
+
 # Installs only what is missing, and says nothing when everything is there.
 deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(DEB_PACKAGES)"
+
+deps-bench:
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(BENCH_PACKAGES)"
+
+install-missing:
+	@missing=$$(for p in $(PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed$$' || echo $$p; \
 	  done); \
 	if [ -n "$$missing" ]; then \
@@ -49,7 +58,7 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-bench: build
+bench: build deps-bench
 	tests/bench/serve.sh $(BUILD)
 
 lint:
