@@ -62,8 +62,8 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv, const std::string
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
+        // One line, naming the flag (CLI11 and our validators start with it).
         fmt::print(stderr, "{}: {}\n", program, e.what());
-        fmt::print(stderr, "Run '{} --help' for the options.\n", program);
         return static_cast<int>(Exit::usage);
     }
     return std::nullopt;

@@ -119,6 +119,17 @@ private:
         }
         if (static_cast<size_t>(ev.fd) >= conns_.size() || !conns_[ev.fd]) return;
         Connection& c = *conns_[ev.fd];
+        if (ev.hangup && !(c.interest & io::kRead) && !c.output_pending()) {
+            // Error or hang-up on a connection that is not reading (stalled,
+            // delaying): epoll reports it whatever the interest, level-triggered,
+            // so it must be closed now or the loop would spin on it.
+            int err = 0;
+            socklen_t len = sizeof err;
+            ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+            if (err) stats_.error(Phase::read, err);
+            close_now(c, err == ECONNRESET ? CloseReason::peer_rst : err ? CloseReason::error : CloseReason::peer_fin);
+            return;
+        }
         if (ev.writable || (ev.hangup && c.output_pending())) on_writable(c);
         if (c.state != ConnState::closed && (ev.readable || ev.hangup) && (c.interest & io::kRead))
             on_readable(c);

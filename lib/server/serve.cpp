@@ -118,6 +118,8 @@ report::Report serve(const Config& config, Duration stats_interval, const cli::C
     }
     output.clear_status();
     server.stop();
+    if (auto failure = server.failure(); !failure.empty())
+        throw Error(Exit::environment, fmt::format("server worker failed: {}", failure));
     return stats_report(server, elapsed());
 }
 

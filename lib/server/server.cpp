@@ -4,8 +4,10 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <mutex>
 #include <thread>
 
+#include "cli/signals.hpp"
 #include "net/error.hpp"
 #include "net/socket.hpp"
 #include "server/worker.hpp"
@@ -14,7 +16,13 @@ namespace sockdrill::server {
 
 void validate(const Config& c) {
     if (c.listen.empty()) throw Error::usage("--listen: at least one ADDR:PORT is needed");
-    for (const auto& l : c.listen) net::Address::parse(l);
+    for (const auto& l : c.listen) {
+        try {
+            net::Address::parse(l);
+        } catch (const Error& e) {
+            throw Error::usage(fmt::format("--listen: {}", e.what()));
+        }
+    }
     if (c.workers < 1) throw Error::usage("--workers: expected at least 1");
     if (c.reuseport && c.io == "threads" && c.workers < 2)
         throw Error::usage("--reuseport: needs --workers 2 or more to mean anything");
@@ -76,6 +84,8 @@ struct Server::Impl {
     std::vector<std::unique_ptr<Worker>> workers;
     std::vector<std::thread> threads;
     bool stopped = false;
+    std::mutex failure_mutex;
+    std::string failure;  ///< why a worker stopped early, empty when none did
 
     explicit Impl(Config c) : config(std::move(c)) {}
 
@@ -115,7 +125,20 @@ void Server::start() {
         im.workers.push_back(im.config.io == "threads" ? make_thread_worker(im.shared, fds)
                                                        : make_event_worker(im.shared, fds));
     }
-    for (auto& worker : im.workers) im.threads.emplace_back([w = worker.get()] { w->run(); });
+    for (auto& worker : im.workers)
+        im.threads.emplace_back([&im, w = worker.get()] {
+            try {
+                w->run();
+            } catch (const std::exception& e) {
+                // A worker that cannot go on stops the whole server, which
+                // then reports why instead of terminating the process.
+                std::lock_guard lock(im.failure_mutex);
+                if (im.failure.empty()) im.failure = e.what();
+                im.shared.stopping = true;
+                for (auto& other : im.workers) other->wake();
+                cli::request_stop();
+            }
+        });
 }
 
 void Server::stop() {
@@ -132,6 +155,11 @@ Snapshot Server::snapshot() const {
     Snapshot s;
     for (const auto& worker : impl_->workers) worker->snapshot(s);
     return s;
+}
+
+std::string Server::failure() const {
+    std::lock_guard lock(impl_->failure_mutex);
+    return impl_->failure;
 }
 
 uint64_t Server::fd_setsize_refusals() const { return impl_->shared.fd_setsize_refusals.load(); }

@@ -2,6 +2,7 @@
 // The embedded server: the object behind sockdrill-serve, also started
 // in-process by every scenario that needs a target.
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "net/address.hpp"
@@ -30,6 +31,8 @@ public:
     /// Connections refused because their descriptor did not fit select()'s FD_SETSIZE.
     uint64_t fd_setsize_refusals() const;
     const Config& config() const;
+    /// Why a worker stopped early (the server then stops too); empty when none did.
+    std::string failure() const;
 
 private:
     struct Impl;
