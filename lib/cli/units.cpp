@@ -35,7 +35,7 @@ uint64_t scaled(std::string_view text, std::string_view expected, const Suffix* 
     for (size_t i = 0; i < n; ++i) {
         if (unit != suffixes[i].name) continue;
         double result = value * suffixes[i].factor;
-        if (result >= 1.8e19 || (whole && result != std::floor(result)))
+        if (result >= 0x1p63 || (whole && result != std::floor(result)))
             throw std::invalid_argument(fmt::format("expected {}, got \"{}\"", expected, text));
         return static_cast<uint64_t>(std::llround(result));
     }

@@ -53,6 +53,13 @@ bool compare(const T& a, Op op, const T& b) {
     return false;
 }
 
+// The literal as the user wrote it: 5, not nlohmann's 5.0.
+std::string value_text(const json& value) {
+    if (value.is_string()) return value.get<std::string>();
+    if (value.is_number()) return fmt::format("{}", value.get<double>());
+    return value.dump();
+}
+
 }  // namespace
 
 Expectation parse_expectation(std::string_view text) {
@@ -114,12 +121,10 @@ std::vector<Verdict> evaluate(const std::vector<Expectation>& expectations, cons
             else if (actual->is_boolean() && e.value.is_boolean())
                 v.ok = compare(actual->get<bool>(), e.op, e.value.get<bool>());
             else if (actual->is_string() && (e.op == Op::eq || e.op == Op::ne))
-                v.ok = compare(actual->get<std::string>(), e.op,
-                               e.value.is_string() ? e.value.get<std::string>() : e.value.dump());
+                v.ok = compare(actual->get<std::string>(), e.op, value_text(e.value));
             if (!v.ok)
                 v.message = fmt::format("{} = {}, expected {} {}", e.path, actual->dump(),
-                                        op_text(e.op), e.value.is_string() ? e.value.get<std::string>()
-                                                                           : e.value.dump());
+                                        op_text(e.op), value_text(e.value));
         }
         verdicts.push_back(std::move(v));
     }

@@ -52,7 +52,7 @@ static bool looks_numeric(const std::string& cell) {
     if (i < cell.size() && cell[i] == '-') ++i;
     if (i >= cell.size() || !std::isdigit(static_cast<unsigned char>(cell[i]))) return false;
     while (i < cell.size() && (std::isdigit(static_cast<unsigned char>(cell[i])) || cell[i] == '.' ||
-                               cell[i] == ',' || cell[i] == '%'))
+                               cell[i] == ',' || cell[i] == '%' || cell[i] == '/'))
         ++i;
     if (i < cell.size() && cell[i] == ' ') ++i;
     size_t unit = cell.size() - i;

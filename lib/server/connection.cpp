@@ -276,8 +276,9 @@ Flush Protocol::flush(Connection& c, int& error) {
             limit -= iov[0].iov_len;
         }
         if (c.body_to_send > 0 && limit > 0) {
-            size_t take = static_cast<size_t>(std::min<uint64_t>({c.body_to_send, uint64_t(pattern.size()), uint64_t(limit)}));
-            iov[parts++] = {const_cast<char*>(pattern.data()), take};
+            size_t offset = static_cast<size_t>(c.body_sent % pattern.size());
+            size_t take = static_cast<size_t>(std::min<uint64_t>({c.body_to_send, uint64_t(pattern.size() - offset), uint64_t(limit)}));
+            iov[parts++] = {const_cast<char*>(pattern.data() + offset), take};
         }
         ssize_t n;
         if (parts == 1) {
@@ -298,6 +299,7 @@ Flush Protocol::flush(Connection& c, int& error) {
         size_t from_out = std::min(static_cast<size_t>(n), head_left);
         c.out_offset += from_out;
         c.body_to_send -= static_cast<uint64_t>(n) - from_out;
+        c.body_sent = c.body_to_send ? c.body_sent + (static_cast<uint64_t>(n) - from_out) : 0;
     }
     // Everything is out: give the buffer back unless it is small.
     if (c.out.capacity() > 4096) std::string().swap(c.out);

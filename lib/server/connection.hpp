@@ -58,6 +58,7 @@ struct Connection {
     uint64_t bytes_read = 0;
     uint64_t body_to_skip = 0;       ///< request body bytes (Content-Length) still to discard
     uint64_t body_to_send = 0;       ///< generated response body bytes still to write
+    uint64_t body_sent = 0;          ///< generated body bytes written so far (offset into the pattern)
     int64_t deadline_us = 0;         ///< header/idle/linger deadline; 0 = none
     int64_t last_progress_us = 0;
     ResponsePlan plan;
