@@ -40,6 +40,10 @@ void on_signal(int sig) {
 void install_signal_handlers() {
     std::call_once(g_once, [] {
         if (::pipe2(g_pipe, O_NONBLOCK | O_CLOEXEC) < 0) g_pipe[0] = g_pipe[1] = -1;
+    });
+    // Installed on every call, not once: whoever changed them since (a test
+    // framework's crash handler, say) must not swallow the next SIGINT.
+    {
         struct sigaction sa {};
         sa.sa_handler = on_signal;
         sigemptyset(&sa.sa_mask);
@@ -48,7 +52,7 @@ void install_signal_handlers() {
         sigaction(SIGTERM, &sa, nullptr);
         sigaction(SIGUSR1, &sa, nullptr);
         signal(SIGPIPE, SIG_IGN);
-    });
+    }
 }
 
 bool stop_requested() { return g_stop_signal.load(std::memory_order_relaxed) >= 0; }
@@ -58,6 +62,11 @@ void request_stop() {
     int expected = -1;
     g_stop_signal.compare_exchange_strong(expected, 0);
     wake();
+}
+
+void clear_stop_request() {
+    g_stop_signal = -1;
+    drain_wakeup();
 }
 
 bool take_stats_request() { return g_stats.exchange(false); }

@@ -4,7 +4,7 @@
 // next to its sockets and wake at once.
 namespace sockdrill::cli {
 
-/// Installs handlers for SIGINT, SIGTERM and SIGUSR1 (idempotent) and
+/// Installs handlers for SIGINT, SIGTERM and SIGUSR1 (again on each call) and
 /// ignores SIGPIPE, so writes to a reset peer fail with EPIPE instead.
 void install_signal_handlers();
 /// True once SIGINT or SIGTERM arrived (or request_stop() was called).
@@ -13,6 +13,8 @@ bool stop_requested();
 int stop_signal();
 /// Asks every loop to stop, as SIGINT would, without a signal.
 void request_stop();
+/// Forgets an earlier stop request (tests that raise SIGINT on purpose).
+void clear_stop_request();
 /// True once per SIGUSR1 (reading clears it).
 bool take_stats_request();
 /// A descriptor that becomes readable on any of the above; drain_wakeup() clears it.
