@@ -26,58 +26,45 @@ std::string long_name(const std::string& name) {
     return first;
 }
 
+// An option whose text goes through a unit parser into target (a value or
+// an optional), with the flag named in any error.
+template <typename Target, typename Parse>
+CLI::Option* add_parsed(CLI::App& app, const std::string& name, Target& target,
+                        const std::string& help, Parse parse, const char* type) {
+    auto flag = long_name(name);
+    return app
+        .add_option_function<std::string>(
+            name, [&target, flag, parse](const std::string& v) { target = parse_for(flag, v, parse); },
+            help)
+        ->type_name(type);
+}
+
 }  // namespace
 
 CLI::Option* add_duration(CLI::App& app, const std::string& name, Duration& target,
                           const std::string& help) {
-    auto flag = long_name(name);
-    return app
-        .add_option_function<std::string>(
-            name, [&target, flag](const std::string& v) { target = parse_for(flag, v, parse_duration); },
-            help)
-        ->type_name("DURATION")
+    return add_parsed(app, name, target, help, parse_duration, "DURATION")
         ->default_str(format_duration(target));
 }
 
 CLI::Option* add_duration(CLI::App& app, const std::string& name,
                           std::optional<Duration>& target, const std::string& help) {
-    auto flag = long_name(name);
-    return app
-        .add_option_function<std::string>(
-            name, [&target, flag](const std::string& v) { target = parse_for(flag, v, parse_duration); },
-            help)
-        ->type_name("DURATION");
+    return add_parsed(app, name, target, help, parse_duration, "DURATION");
 }
 
 CLI::Option* add_size(CLI::App& app, const std::string& name, uint64_t& target,
                       const std::string& help) {
-    auto flag = long_name(name);
-    return app
-        .add_option_function<std::string>(
-            name, [&target, flag](const std::string& v) { target = parse_for(flag, v, parse_size); },
-            help)
-        ->type_name("SIZE")
-        ->default_str(format_size(target));
+    return add_parsed(app, name, target, help, parse_size, "SIZE")->default_str(format_size(target));
 }
 
 CLI::Option* add_size(CLI::App& app, const std::string& name, std::optional<uint64_t>& target,
                       const std::string& help) {
-    auto flag = long_name(name);
-    return app
-        .add_option_function<std::string>(
-            name, [&target, flag](const std::string& v) { target = parse_for(flag, v, parse_size); },
-            help)
-        ->type_name("SIZE");
+    return add_parsed(app, name, target, help, parse_size, "SIZE");
 }
 
 CLI::Option* add_count(CLI::App& app, const std::string& name, uint64_t& target,
                        const std::string& help) {
-    auto flag = long_name(name);
-    return app
-        .add_option_function<std::string>(
-            name, [&target, flag](const std::string& v) { target = parse_for(flag, v, parse_count); },
-            help)
-        ->type_name("COUNT")
+    return add_parsed(app, name, target, help, parse_count, "COUNT")
         ->default_str(std::to_string(target));
 }
 
