@@ -206,7 +206,11 @@ private:
                     c.in.erase(0, used);
                 }
                 if (c.state == ConnState::delaying) {
-                    std::this_thread::sleep_for(std::chrono::microseconds(c.plan.delay_us));
+                    if (!sleep_unless_shut_down(slot.stats, c.fd, c.plan.delay_us)) {
+                        reason = CloseReason::server_shutdown;
+                        failed = true;
+                        break;
+                    }
                     protocol.resume_after_delay(c, shared_.stopping.load());
                 }
                 if (!c.output_pending()) break;
@@ -232,6 +236,19 @@ private:
         slot.stats.close(reason);
         protocol.close_fd(c.fd);
         finish(&slot);
+    }
+
+    // Waits out a response delay in poll() rather than sleep(), so the drain's
+    // shutdown() of the socket (POLLHUP, reported whatever the events) ends
+    // it at once. False when the socket was shut down.
+    static bool sleep_unless_shut_down(Stats& stats, int fd, int64_t delay_us) {
+        int64_t end = now_us() + delay_us;
+        for (int64_t left = delay_us; left > 0; left = end - now_us()) {
+            pollfd p{fd, 0, 0};
+            stats.syscall(Syscall::poll);
+            if (::poll(&p, 1, static_cast<int>((left + 999) / 1000)) > 0) return false;
+        }
+        return true;
     }
 
     // shutdown(SHUT_WR), then read and drop input until EOF or the timeout.
