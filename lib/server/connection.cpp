@@ -125,6 +125,8 @@ size_t Protocol::process(Connection& c, std::string_view data, int64_t now_us, b
             size_t take = static_cast<size_t>(std::min<uint64_t>(c.body_to_skip, data.size() - pos));
             pos += take;
             c.body_to_skip -= take;
+            // --header-timeout bounds each gap in the body, not the whole upload.
+            if (take > 0) c.deadline_us = now_us + config_.header_timeout.count();
             if (c.body_to_skip > 0) break;
             start_response(c, stopping);
             continue;
@@ -132,6 +134,7 @@ size_t Protocol::process(Connection& c, std::string_view data, int64_t now_us, b
         if (c.chunked) {
             auto step = c.chunked->feed(data.substr(pos));
             pos += step.consumed;
+            if (step.consumed > 0) c.deadline_us = now_us + config_.header_timeout.count();
             if (step.status == http::ChunkedDecoder::Status::more) break;
             c.chunked.reset();
             if (step.status == http::ChunkedDecoder::Status::error) {

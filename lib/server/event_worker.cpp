@@ -25,6 +25,7 @@ constexpr int64_t kSweepUs = 100'000;
 constexpr int64_t kAcceptBackoffUs = 100'000;  // after EMFILE/ENFILE
 constexpr size_t kScratch = 64 * 1024;
 constexpr int kAcceptBatch = 64;
+constexpr int64_t kLimitRecheckUs = 20'000;  // at --max-conns, how often to look again
 
 int64_t now_us() {
     timespec ts;
@@ -130,7 +131,10 @@ private:
             close_now(c, err == ECONNRESET ? CloseReason::peer_rst : err ? CloseReason::error : CloseReason::peer_fin);
             return;
         }
-        if (ev.writable || (ev.hangup && c.output_pending())) on_writable(c);
+        if (ev.writable || (ev.hangup && c.output_pending())) {
+            on_writable(c);
+            if (!conns_[ev.fd]) return;  // the write failed and closed it
+        }
         if (c.state != ConnState::closed && (ev.readable || ev.hangup) && (c.interest & io::kRead))
             on_readable(c);
     }
@@ -156,19 +160,27 @@ private:
     void resume_listeners_if_due() {
         if (listening_ || config_.pause_accept || draining_) return;
         if (listen_resume_at_ && now_ < listen_resume_at_) return;
-        if (config_.max_conns && shared_.open_connections.load() >= static_cast<int64_t>(config_.max_conns))
+        if (at_connection_limit()) {
+            // --max-conns counts every worker's connections, and another
+            // worker's close does not wake this one: look again shortly.
+            listen_resume_at_ = now_ + kLimitRecheckUs;
             return;
+        }
         listen_resume_at_ = 0;
         enable_listeners(true);
+    }
+
+    bool at_connection_limit() const {
+        return config_.max_conns &&
+               shared_.open_connections.load() >= static_cast<int64_t>(config_.max_conns);
     }
 
     // --- accepting -----------------------------------------------------
 
     void accept_from(int listener) {
         for (int i = 0; i < kAcceptBatch; ++i) {
-            if (config_.max_conns &&
-                shared_.open_connections.load() >= static_cast<int64_t>(config_.max_conns)) {
-                pause_listeners(0);  // resumed when a connection closes
+            if (at_connection_limit()) {
+                pause_listeners(now_ + kLimitRecheckUs);  // or sooner, when one of ours closes
                 return;
             }
             if (config_.accept_delay.count() > 0 && now_ < next_accept_) {
@@ -356,7 +368,11 @@ private:
         conns_[fd].reset();
         --open_;
         shared_.open_connections.fetch_sub(1);
-        if (!listening_ && !listen_resume_at_) resume_listeners_if_due();
+        if (!listening_ && !draining_ && !config_.pause_accept && config_.max_conns &&
+            now_ >= next_accept_) {
+            listen_resume_at_ = 0;
+            resume_listeners_if_due();
+        }
     }
 
     void sweep() {

@@ -20,7 +20,8 @@ std::string per_request(uint64_t count, uint64_t requests) {
 
 }  // namespace
 
-report::Report stats_report(const Server& server, double elapsed_s) {
+report::Report stats_report(const Server& server, double elapsed_s,
+                            const kernel::CounterSnapshot& counters_at_start) {
     Snapshot s = server.snapshot();
     report::Report r;
     r.command = "serve";
@@ -66,6 +67,17 @@ report::Report stats_report(const Server& server, double elapsed_s) {
                 errors.rows.push_back({std::string(phase_name(static_cast<Phase>(p))),
                                        errno_name(static_cast<int>(i)), std::to_string(s.errors[p][i])});
     if (!errors.rows.empty()) r.tables.push_back(errors);
+    // Namespace-wide counters: they include other programs' traffic too.
+    auto deltas = kernel::counter_deltas(counters_at_start, kernel::read_counters());
+    report::Table moved{"kernel counters (whole network namespace)", {"counter", "delta", "meaning"}, {}};
+    for (const auto& info : kernel::curated_counters()) {
+        auto it = deltas.find(std::string(info.name));
+        if (it == deltas.end()) continue;
+        r.counters[std::string(info.name)] = it->second;
+        if (it->second != 0 && info.name != "CurrEstab")
+            moved.rows.push_back({std::string(info.name), std::to_string(it->second), std::string(info.explanation)});
+    }
+    if (!moved.rows.empty()) r.tables.push_back(moved);
     if (s.accept_backoffs)
         r.notes.push_back(fmt::format("accept() ran out of descriptors {} times; the server paused "
                                       "accepting for 100 ms each time and recovered",
@@ -81,6 +93,7 @@ report::Report serve(const Config& config, Duration stats_interval, const cli::C
                      cli::Output& output) {
     // Bind first: the port is known, and printed, before any client can race us.
     Server server(config);
+    auto counters_at_start = kernel::read_counters();
     for (const auto& address : server.addresses()) fmt::print("listening {}\n", address.to_string());
     std::fflush(stdout);
     server.start();
@@ -103,7 +116,7 @@ report::Report serve(const Config& config, Duration stats_interval, const cli::C
         cli::drain_wakeup();
         auto now = std::chrono::steady_clock::now();
         bool due = stats_interval.count() > 0 && now >= next_stats;
-        if (cli::take_stats_request() || due) output.interval(stats_report(server, elapsed()));
+        if (cli::take_stats_request() || due) output.interval(stats_report(server, elapsed(), counters_at_start));
         if (due) next_stats += stats_interval;
         // The live status line: once a second, on a TTY only.
         if (now - last_status >= std::chrono::seconds(1)) {
@@ -120,7 +133,7 @@ report::Report serve(const Config& config, Duration stats_interval, const cli::C
     server.stop();
     if (auto failure = server.failure(); !failure.empty())
         throw Error(Exit::environment, fmt::format("server worker failed: {}", failure));
-    return stats_report(server, elapsed());
+    return stats_report(server, elapsed(), counters_at_start);
 }
 
 }  // namespace sockdrill::server

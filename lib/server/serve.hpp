@@ -2,6 +2,7 @@
 // sockdrill-serve as a function: run the server until SIGTERM/SIGINT,
 // reporting statistics on SIGUSR1 and every stats interval.
 #include "cli/run_main.hpp"
+#include "kernel/counters.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
 
@@ -11,7 +12,9 @@ namespace sockdrill::server {
 report::Report serve(const Config& config, Duration stats_interval,
                      const cli::CommonOptions& common, cli::Output& output);
 
-/// The statistics of a server as a Report (tables and JSON results).
-report::Report stats_report(const Server& server, double elapsed_s);
+/// The statistics of a server as a Report (tables and JSON results), with
+/// the kernel's curated counters as deltas since `counters_at_start`.
+report::Report stats_report(const Server& server, double elapsed_s,
+                            const kernel::CounterSnapshot& counters_at_start);
 
 }  // namespace sockdrill::server

@@ -26,8 +26,15 @@ pass() { echo "ok: $*"; }
 # NAME_OUT (the file its stdout goes to).
 start_server() {
   local name=$1; shift
+  start_server_args "$name" --listen 127.0.0.1:0 "$@"
+}
+
+# start_server_args NAME ARGS...: as start_server, without the default
+# --listen (ARGS or a --config file say where to listen).
+start_server_args() {
+  local name=$1; shift
   local out="$TMP/$name.out"
-  sockdrill-serve --listen 127.0.0.1:0 "$@" >"$out" 2>"$TMP/$name.err" &
+  sockdrill-serve "$@" >"$out" 2>"$TMP/$name.err" &
   local pid=$!
   _pids+=("$pid")
   for _ in $(seq 1 100); do
@@ -43,11 +50,70 @@ start_server() {
   printf -v "${name}_OUT" '%s' "$out"
 }
 
-# stop_server NAME: SIGTERM and wait; the JSON or table it printed stays in NAME_OUT.
+# stop_server NAME: SIGTERM and wait; the JSON or table it printed stays in NAME_OUT,
+# its exit status in NAME_RC.
 stop_server() {
   local pid_var="${1}_PID"
   local pid=${!pid_var}
   kill -TERM "$pid" 2>/dev/null || true
   timeout 20 tail --pid="$pid" -f /dev/null || fail "server $1 did not stop on SIGTERM"
-  wait "$pid" 2>/dev/null || true
+  local rc=0
+  wait "$pid" 2>/dev/null || rc=$?
+  printf -v "${1}_RC" '%s' "$rc"   # NAME_RC: the server's exit status
+}
+
+# --- helpers for the sockdrill-serve scenario tests -------------------------
+
+# client SUBCOMMAND ARGS...: the Python test client (tests/scenario/lib/sdclient.py),
+# bounded by `timeout`; prints one JSON object.
+client() {
+  timeout "${CLIENT_TIMEOUT:-60}" python3 "$SRC/tests/scenario/lib/sdclient.py" "$@"
+}
+
+# final_json NAME: the last JSON object the stopped server NAME printed (its
+# final statistics; with --stats-interval the lines before it are intervals).
+final_json() {
+  local out_var="${1}_OUT"
+  sed -n '/^{/,$p' "${!out_var}" | jq -s '.[-1]'
+}
+
+# jq definitions every assert_jq filter can use: err("ETIMEDOUT") is the count
+# of that errno in .results.errors, whichever phase it was counted in.
+JQ_DEFS='def err(e): [.results.errors | .. | objects | .[e]? | numbers] | add // 0;'
+
+# assert_jq JSON FILTER DESCRIPTION: FILTER (a jq boolean over JSON) must be true.
+assert_jq() {
+  local json=$1 filter=$2 what=$3
+  if [ "$(jq -r "$JQ_DEFS $filter" <<<"$json" 2>/dev/null)" != "true" ]; then
+    echo "--- JSON checked with: $filter" >&2
+    jq -c . <<<"$json" | head -c 3000 >&2; echo >&2
+    fail "$what"
+  fi
+  pass "$what"
+}
+
+# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds.
+wait_until() {
+  local secs=$1; shift
+  local tries=$((secs * 10))
+  for _ in $(seq 1 "$tries"); do
+    if "$@"; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+
+# expect_exit STATUS PATTERN ARGS...: sockdrill-serve ARGS must exit with
+# STATUS at once, printing exactly one line on stderr that matches PATTERN
+# (grep -E) and nothing on stdout. Sets LAST_ERR to that line.
+expect_exit() {
+  local want=$1 pattern=$2; shift 2
+  local rc=0
+  timeout 10 sockdrill-serve "$@" >"$TMP/usage.out" 2>"$TMP/usage.err" || rc=$?
+  LAST_ERR=$(cat "$TMP/usage.err")
+  [ "$rc" = "$want" ] || fail "sockdrill-serve $* exits $want, got $rc (stderr: $LAST_ERR)"
+  [ "$(wc -l <"$TMP/usage.err")" = 1 ] || fail "sockdrill-serve $*: one line on stderr, got: $LAST_ERR"
+  grep -Eq -- "$pattern" "$TMP/usage.err" || fail "sockdrill-serve $*: stderr matches '$pattern', got: $LAST_ERR"
+  [ ! -s "$TMP/usage.out" ] || fail "sockdrill-serve $*: nothing on stdout, got: $(head -3 "$TMP/usage.out")"
 }
