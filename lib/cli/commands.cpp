@@ -5,6 +5,7 @@ namespace sockdrill::cli {
 namespace {
 constexpr CommandInfo kCommands[] = {
     {"serve", "the configurable echo/HTTP target server", true},
+    {"census", "socket census by state, listeners, per-socket rows, kernel counters", true},
     {"suite", "run every scenario quickly and print a verdict table", false},
     {"list", "name the commands", false},
     {"help", "open a command's man page", false},

@@ -17,7 +17,19 @@ std::string program_name(const std::string& command) { return "sockdrill-" + com
 Output::Output(std::string command, const CommonOptions& common)
     : command_(std::move(command)),
       json_(common.json),
-      status_enabled_(!common.json && ::isatty(STDERR_FILENO)) {}
+      status_enabled_(!common.json && ::isatty(STDERR_FILENO)),
+      stdout_tty_(::isatty(STDOUT_FILENO)) {}
+
+void Output::sample(const report::Report& partial, const std::string& line) {
+    if (json_) return interval(partial);
+    streamed_ = true;
+    if (stdout_tty_) {
+        fmt::print("\033[H\033[2J{}", report::render_text(partial));  // home, clear, draw
+    } else {
+        fmt::print("{}\n", line);
+    }
+    std::fflush(stdout);
+}
 
 void Output::interval(const report::Report& partial) {
     clear_status();

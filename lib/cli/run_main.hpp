@@ -18,6 +18,10 @@ public:
     Output(std::string command, const CommonOptions& common);
     /// A partial result: one JSON line with --json, else the tables on stdout.
     void interval(const report::Report& partial);
+    /// A periodic sample (--watch): on a terminal the screen is redrawn in
+    /// place with the tables; otherwise one JSON object (--json) or the
+    /// given one-line summary per sample.
+    void sample(const report::Report& partial, const std::string& line);
     /// The live status line: stderr, only on a TTY, never with --json.
     void status(const std::string& line);
     void clear_status();
@@ -31,6 +35,7 @@ private:
     bool status_enabled_ = false;
     bool status_shown_ = false;
     bool streamed_ = false;
+    bool stdout_tty_ = false;
 };
 
 struct Command {

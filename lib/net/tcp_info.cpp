@@ -4,6 +4,8 @@
 #include <linux/tcp.h>  // the kernel's tcp_info: glibc's lacks bytes_acked and later fields
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "net/error.hpp"
@@ -19,10 +21,9 @@ const char* tcp_state_name(int state) {
     return names[state];
 }
 
-TcpInfo tcp_info(int fd) {
+TcpInfo tcp_info_from_bytes(const void* data, size_t len) {
     struct ::tcp_info raw {};
-    socklen_t len = sizeof raw;
-    check(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &raw, &len), "getsockopt TCP_INFO");
+    std::memcpy(&raw, data, std::min(len, sizeof raw));
     TcpInfo info;
     info.state = tcp_state_name(raw.tcpi_state);
     info.retransmits = raw.tcpi_retransmits;
@@ -43,6 +44,13 @@ TcpInfo tcp_info(int fd) {
     info.bytes_received = raw.tcpi_bytes_received;
     info.delivery_rate_bytes_per_s = raw.tcpi_delivery_rate;
     return info;
+}
+
+TcpInfo tcp_info(int fd) {
+    struct ::tcp_info raw {};
+    socklen_t len = sizeof raw;
+    check(::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &raw, &len), "getsockopt TCP_INFO");
+    return tcp_info_from_bytes(&raw, len);
 }
 
 void to_json(nlohmann::json& j, const TcpInfo& i) {

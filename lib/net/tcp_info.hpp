@@ -31,6 +31,9 @@ struct TcpInfo {
 
 /// getsockopt(TCP_INFO); throws Error on failure.
 TcpInfo tcp_info(int fd);
+/// From the raw struct tcp_info bytes a kernel sent (getsockopt or
+/// INET_DIAG_INFO); an older kernel's shorter struct leaves the rest 0.
+TcpInfo tcp_info_from_bytes(const void* data, size_t len);
 
 /// ss's name for a TCP state number (TCP_ESTABLISHED -> "ESTAB").
 const char* tcp_state_name(int state);
