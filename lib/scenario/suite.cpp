@@ -9,6 +9,7 @@ namespace sockdrill::scenario {
 std::vector<SuiteEntry> suite_entries() {
     return {
         {"serve", server_selfchecks},
+        {"census", census_checks},
     };
 }
 
@@ -36,6 +37,7 @@ report::Report run_suite(const SuiteContext& context) {
     }
     r.tables.push_back(table);
     r.results = {{"checks", checks}, {"passed", passed}, {"failed", failed}, {"all_passed", failed == 0}};
+    if (!context.sandbox) r.notes.push_back("mode: host (checks ran on this host's loopback)");
     r.notes.push_back(fmt::format("{} of {} checks passed", passed, passed + failed));
     return r;
 }

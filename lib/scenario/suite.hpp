@@ -39,5 +39,7 @@ report::Report run_suite(const SuiteContext& context);
 
 /// The server self-checks (lib/scenario/selfcheck.cpp).
 std::vector<Check> server_selfchecks(const SuiteContext& context);
+/// The census checks (lib/scenario/census_checks.cpp).
+std::vector<Check> census_checks(const SuiteContext& context);
 
 }  // namespace sockdrill::scenario
