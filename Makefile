@@ -8,7 +8,7 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := build-essential cmake pkg-config libcli11-dev libfmt-dev doctest-dev \
 	libnl-3-dev libnl-route-3-dev libnl-idiag-3-dev nlohmann-json3-dev \
 	libtomlplusplus-dev libhttp-parser-dev mandoc clang-14 libclang-rt-14-dev \
-	libfuzzer-14-dev curl jq python3 bash-completion iproute2 procps util-linux
+	libfuzzer-14-dev curl jq python3 man-db bash-completion iproute2 procps util-linux
 
 .PHONY: all deps deps-bench install-missing build run test install fuzz bench completions lint clean
 
