@@ -15,7 +15,7 @@ DEB_PACKAGES := build-essential cmake pkg-config libcli11-dev libfmt-dev doctest
 all: build
 
 # The public tools the benchmarks compare against.
-BENCH_PACKAGES := wrk nginx-light linux-perf
+BENCH_PACKAGES := wrk nginx-light linux-perf time
 
 # Installs only what is missing, and says nothing when everything is there.
 deps:
@@ -60,6 +60,7 @@ fuzz: deps
 
 bench: build deps-bench
 	tests/bench/serve.sh $(BUILD)
+	tests/bench/census.sh $(BUILD)
 
 lint:
 	mandoc -T lint -W warning man/*.1 man/*.7

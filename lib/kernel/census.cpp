@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "kernel/procfs.hpp"
 #include "net/error.hpp"
 
 namespace sockdrill::kernel {
@@ -134,8 +135,8 @@ std::map<uint32_t, std::string> socket_owners() {
     while (dirent* entry = ::readdir(proc)) {
         std::string_view pid = entry->d_name;
         if (pid.empty() || !std::isdigit(static_cast<unsigned char>(pid.front()))) continue;
-        std::string comm;
-        std::ifstream(fmt::format("/proc/{}/comm", pid)) >> comm;
+        std::string comm = read_proc_file(fmt::format("/proc/{}/comm", pid)).value_or("?");
+        if (!comm.empty() && comm.back() == '\n') comm.pop_back();
         std::string fd_dir = fmt::format("/proc/{}/fd", pid);
         DIR* fds = ::opendir(fd_dir.c_str());
         if (!fds) continue;

@@ -1,8 +1,8 @@
 #include "kernel/counters.hpp"
 
+#include "kernel/procfs.hpp"
+
 #include <charconv>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 namespace sockdrill::kernel {
@@ -31,12 +31,7 @@ bool to_int(std::string_view text, int64_t& value) {
     return ec == std::errc{} && end == text.data() + text.size();
 }
 
-std::string slurp(const char* path) {
-    std::ifstream in(path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
+std::string slurp(const char* path) { return read_proc_file(path).value_or(""); }
 
 constexpr CounterInfo kCurated[] = {
     {"ListenOverflows", "accept queue full: a completed handshake was dropped (the SYN-ACK's ACK ignored)"},

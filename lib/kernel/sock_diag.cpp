@@ -150,7 +150,12 @@ std::vector<uint8_t> assemble(const std::vector<Clause>& clauses) {
 
 // --- recorded dumps ----------------------------------------------------
 
+// A recorded file: the magic line, then for each dump() of the run a
+// kDumpStart byte followed by its messages, each as [proto byte][nlmsghdr...].
+// Replay hands the recorded dumps back in order, one per dump() call, so a
+// run with the same flags sees what the recorded run saw.
 constexpr std::string_view kRecordMagic = "sockdrill-diag/1\n";
+constexpr uint8_t kDumpStart = 0xfe;
 
 struct DumpContext {
     const DiagRequest* request;
@@ -158,11 +163,13 @@ struct DumpContext {
     Proto proto;
     std::FILE* record;
     SocketRecord scratch;
+    size_t messages = 0;
 };
 
 int on_message(nl_msg* msg, void* arg) {
     auto* ctx = static_cast<DumpContext*>(arg);
     nlmsghdr* header = nlmsg_hdr(msg);
+    ctx->messages++;
     if (ctx->record) {
         uint8_t proto = static_cast<uint8_t>(ctx->proto);
         std::fwrite(&proto, 1, 1, ctx->record);
@@ -210,6 +217,25 @@ nl_msg* diag_request(uint8_t family, Proto proto, uint32_t states, uint8_t ext,
     return msg;
 }
 
+// The compat dump request: struct inet_diag_req (v1) under TCPDIAG_GETSOCK.
+// The kernel treats its family as AF_UNSPEC (both), and takes the same
+// state mask, extensions and bytecode as the v2 request.
+nl_msg* compat_request(uint32_t states, uint8_t ext, const std::vector<uint8_t>& bytecode) {
+    nl_msg* msg = nlmsg_alloc_simple(TCPDIAG_GETSOCK, NLM_F_REQUEST | NLM_F_DUMP);
+    if (!msg) throw Error(Exit::environment, "netlink: out of memory");
+    inet_diag_req req{};
+    req.idiag_family = AF_INET;  // ignored by the kernel's compat dump: both families come back
+    req.idiag_ext = ext;
+    req.idiag_states = states;
+    if (nlmsg_append(msg, &req, sizeof req, NLMSG_ALIGNTO) < 0 ||
+        (!bytecode.empty() &&
+         nla_put(msg, INET_DIAG_REQ_BYTECODE, static_cast<int>(bytecode.size()), bytecode.data()) < 0)) {
+        nlmsg_free(msg);
+        throw Error(Exit::environment, "netlink: request too large");
+    }
+    return msg;
+}
+
 class NetlinkSource final : public DiagSource {
 public:
     explicit NetlinkSource(const std::string& record_path) : sk_(open_diag_socket()) {
@@ -225,8 +251,16 @@ public:
 
     void dump(const DiagRequest& request, const RecordSink& sink) override {
         auto bytecode = build_bytecode(request);
+        if (record_) std::fputc(kDumpStart, record_);
         for (Proto proto : {Proto::tcp, Proto::udp}) {
             if ((proto == Proto::tcp && !request.tcp) || (proto == Proto::udp && !request.udp)) continue;
+            // TCP of both families in one dump: the kernel walks its
+            // established hash (every TIME-WAIT and connected socket) once,
+            // not once per family.
+            if (proto == Proto::tcp && request.ipv4 && request.ipv6 && !no_compat_) {
+                if (dump_one(request, sink, proto, AF_UNSPEC, bytecode)) continue;
+                no_compat_ = true;  // a kernel without the compat dump: one dump per family
+            }
             for (uint8_t family : {uint8_t(AF_INET), uint8_t(AF_INET6)}) {
                 if ((family == AF_INET && !request.ipv4) || (family == AF_INET6 && !request.ipv6)) continue;
                 dump_one(request, sink, proto, family, bytecode);
@@ -236,26 +270,35 @@ public:
     }
 
 private:
-    void dump_one(const DiagRequest& request, const RecordSink& sink, Proto proto, uint8_t family,
+    // family AF_UNSPEC (TCP only): the inet_diag compat request
+    // (TCPDIAG_GETSOCK), which dumps IPv4 and IPv6 in one pass; answers come
+    // back as TCPDIAG_GETSOCK messages with the same inet_diag_msg payload.
+    // False when the kernel refuses that request before sending anything.
+    bool dump_one(const DiagRequest& request, const RecordSink& sink, Proto proto, uint8_t family,
                   const std::vector<uint8_t>& bytecode) {
         uint32_t states = request.states;
         // Request sockets (SYN-RECV) live in their own table as NEW_SYN_RECV.
         if (states & bit(3)) states |= bit(12);
         uint8_t ext = request.tcp_info && proto == Proto::tcp ? (1 << (INET_DIAG_INFO - 1)) : 0;
-        nl_msg* msg = diag_request(family, proto, states, ext, bytecode, SOCK_DIAG_BY_FAMILY,
-                                   NLM_F_REQUEST | NLM_F_DUMP);
+        nl_msg* msg = family == AF_UNSPEC
+                          ? compat_request(states, ext, bytecode)
+                          : diag_request(family, proto, states, ext, bytecode, SOCK_DIAG_BY_FAMILY,
+                                         NLM_F_REQUEST | NLM_F_DUMP);
         int rc = nl_send_auto(sk_.get(), msg);
         nlmsg_free(msg);
         if (rc < 0) throw Error(Exit::environment, fmt::format("netlink send: {}", nl_geterror(rc)));
         DumpContext ctx{&request, &sink, proto, record_, {}};
         nl_socket_modify_cb(sk_.get(), NL_CB_VALID, NL_CB_CUSTOM, on_message, &ctx);
         rc = nl_recvmsgs_default(sk_.get());
+        if (rc < 0 && family == AF_UNSPEC && ctx.messages == 0) return false;
         if (rc < 0)
             throw Error(Exit::environment, fmt::format("netlink sock_diag dump: {}", nl_geterror(rc)));
+        return true;
     }
 
     NlSocket sk_;
     std::FILE* record_ = nullptr;
+    bool no_compat_ = false;
 };
 
 class ReplaySource final : public DiagSource {
@@ -268,12 +311,30 @@ public:
         data_ = all.str();
         if (data_.compare(0, kRecordMagic.size(), kRecordMagic) != 0)
             throw Error::usage(fmt::format("--replay: {} is not a dump written by --record", path));
+        // Where each recorded dump starts (a file without markers is one dump).
+        for (size_t at = kRecordMagic.size(); at < data_.size();) {
+            if (static_cast<uint8_t>(data_[at]) == kDumpStart) {
+                starts_.push_back(++at);
+                continue;
+            }
+            if (starts_.empty()) starts_.push_back(at);
+            if (at + 1 + sizeof(nlmsghdr) > data_.size())
+                throw Error::usage(fmt::format("--replay: {} is truncated at byte {}", path_, at));
+            nlmsghdr header;
+            std::memcpy(&header, data_.data() + at + 1, sizeof header);
+            if (header.nlmsg_len < sizeof header || at + 1 + header.nlmsg_len > data_.size())
+                throw Error::usage(fmt::format("--replay: {} is truncated at byte {}", path_, at));
+            at += 1 + header.nlmsg_len;
+        }
+        if (starts_.empty()) starts_.push_back(data_.size());
     }
 
     void dump(const DiagRequest& request, const RecordSink& sink) override {
-        size_t at = kRecordMagic.size();
+        // The next recorded dump; past the last, the last again.
+        size_t index = std::min(next_++, starts_.size() - 1);
+        size_t at = starts_[index];
         SocketRecord record;
-        while (at + 1 + sizeof(nlmsghdr) <= data_.size()) {
+        while (at < data_.size() && static_cast<uint8_t>(data_[at]) != kDumpStart) {
             auto proto = static_cast<Proto>(static_cast<uint8_t>(data_[at]));
             nlmsghdr header;
             std::memcpy(&header, data_.data() + at + 1, sizeof header);
@@ -293,6 +354,8 @@ public:
 private:
     std::string path_;
     std::string data_;
+    std::vector<size_t> starts_;  ///< offset of each recorded dump's first message
+    size_t next_ = 0;
     std::vector<uint64_t> aligned_;
 };
 
@@ -330,6 +393,9 @@ Prefix Prefix::parse(std::string_view text) {
     auto slash = text.find('/');
     auto host = text.substr(0, slash);
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    // parse_host reads "" as "any address"; a filter must name one.
+    if (host.empty() || host == "*")
+        throw Error::usage(fmt::format("bad prefix \"{}\": expected ADDR or ADDR/BITS, e.g. 198.18.0.0/15 or ::1", text));
     try {
         p.address = net::Address::parse_host(host);
     } catch (const Error&) {
@@ -349,9 +415,17 @@ Prefix Prefix::parse(std::string_view text) {
 }
 
 bool Prefix::contains(const net::Address& a) const {
-    if (a.family() != address.family()) return false;
     const uint8_t *x, *y;
-    if (a.family() == AF_INET) {
+    if (a.family() == AF_INET6 && address.family() == AF_INET) {
+        // An IPv4 prefix matches IPv4-mapped IPv6 sockets (::ffff:a.b.c.d), as
+        // the kernel's bytecode and ss do.
+        const auto* v6 = &reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr;
+        if (!IN6_IS_ADDR_V4MAPPED(v6)) return false;
+        x = reinterpret_cast<const uint8_t*>(v6) + 12;
+        y = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(address.sa())->sin_addr);
+    } else if (a.family() != address.family()) {
+        return false;
+    } else if (a.family() == AF_INET) {
         x = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr);
         y = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(address.sa())->sin_addr);
     } else {
@@ -391,7 +465,9 @@ std::vector<uint8_t> build_bytecode(const DiagRequest& r) {
 }
 
 bool parse_diag_message(const nlmsghdr* header, Proto proto, SocketRecord& out) {
-    if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY || header->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
+    // TCPDIAG_GETSOCK: the answer to the one-pass TCP dump of both families.
+    if ((header->nlmsg_type != SOCK_DIAG_BY_FAMILY && header->nlmsg_type != TCPDIAG_GETSOCK) ||
+        header->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg)))
         return false;
     const auto* msg = static_cast<const inet_diag_msg*>(NLMSG_DATA(header));
     out.proto = proto;

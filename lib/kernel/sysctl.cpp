@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fstream>
 
+#include "kernel/procfs.hpp"
 #include "net/error.hpp"
 
 namespace sockdrill::kernel {
@@ -17,11 +18,11 @@ std::string proc_path(std::string_view name) {
 }  // namespace
 
 std::optional<std::string> read_sysctl(std::string_view name) {
-    std::ifstream in(proc_path(name));
-    if (!in) return std::nullopt;
-    std::string value;
-    std::getline(in, value);
-    while (!value.empty() && (value.back() == '\n' || value.back() == ' ')) value.pop_back();
+    auto value = read_proc_file(proc_path(name));
+    if (!value) return std::nullopt;
+    // One line; tabs separate the two numbers of ip_local_port_range.
+    value->erase(std::min(value->size(), value->find('\n')));
+    while (!value->empty() && (value->back() == ' ' || value->back() == '\t')) value->pop_back();
     return value;
 }
 

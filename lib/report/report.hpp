@@ -49,6 +49,10 @@ struct Frame {
 /// The versioned JSON object of DESIGN.md's output contract.
 json to_json(const Report& report, const Frame& frame);
 
+/// Whether a cell reads as a number, optionally with a short unit ("12",
+/// "4.5 ms", "3/128"): such cells align right in tables.
+bool looks_numeric(std::string_view cell);
+
 /// Tables and notes as aligned text, for stdout.
 std::string render_text(const Report& report);
 std::string render_table(const Table& table);

@@ -1,8 +1,12 @@
 #include "scenario/census.hpp"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <chrono>
 #include <ctime>
 #include <fmt/chrono.h>
@@ -23,8 +27,6 @@ using kernel::SocketRecord;
 using nlohmann::json;
 
 constexpr int kStates[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
-
-std::string ms(uint32_t us) { return fmt::format("{:.3f}", us / 1000.0); }
 
 const char* timer_name(int timer) {
     switch (timer) {
@@ -100,34 +102,205 @@ report::Table summary_table(const kernel::StateCounts& counts, const kernel::Dia
     return t;
 }
 
-std::string cell(const SocketRecord& s, const std::string& column) {
-    const auto& i = s.info;
-    if (column == "local") return s.local.to_string();
-    if (column == "peer") return s.peer.to_string();
-    if (column == "state") return kernel::state_name(s.state == 12 ? 3 : s.state);
-    if (column == "recv_q") return std::to_string(s.recv_q);
-    if (column == "send_q") return std::to_string(s.send_q);
-    if (column == "timer")
-        return s.timer ? fmt::format("{},{:.1f}s,{}", timer_name(s.timer), s.expires_ms / 1000.0, s.retrans) : "";
-    if (column == "uid") return std::to_string(s.uid);
-    if (column == "inode") return std::to_string(s.inode);
-    if (!i) return "";
-    if (column == "rtt_ms") return ms(i->rtt_us);
-    if (column == "rttvar_ms") return ms(i->rttvar_us);
-    if (column == "rto_ms") return ms(i->rto_us);
-    if (column == "cwnd") return std::to_string(i->snd_cwnd);
-    if (column == "unacked") return std::to_string(i->unacked);
-    if (column == "retrans") return fmt::format("{}/{}", i->retrans, i->total_retrans);
-    if (column == "lost") return std::to_string(i->lost);
-    if (column == "backoff") return std::to_string(i->backoff);
-    if (column == "probes") return std::to_string(i->probes);
-    if (column == "last_send_ms") return std::to_string(i->last_data_sent_ms);
-    if (column == "last_recv_ms") return std::to_string(i->last_data_recv_ms);
-    if (column == "bytes_acked") return std::to_string(i->bytes_acked);
-    if (column == "bytes_received") return std::to_string(i->bytes_received);
-    if (column == "delivery_rate") return std::to_string(i->delivery_rate_bytes_per_s);
-    return "";
+// The --sockets columns as numbers, resolved once per run rather than by
+// name for every cell.
+enum class Column {
+    local, peer, state, recv_q, send_q, timer, uid, inode, rtt_ms, rttvar_ms, rto_ms, cwnd, unacked, retrans,
+    lost, backoff, probes, last_send_ms, last_recv_ms, bytes_acked, bytes_received, delivery_rate, unknown
+};
+
+Column column_id(const std::string& name) {
+    static constexpr std::pair<std::string_view, Column> names[] = {
+        {"local", Column::local},
+        {"peer", Column::peer},
+        {"state", Column::state},
+        {"recv_q", Column::recv_q},
+        {"send_q", Column::send_q},
+        {"timer", Column::timer},
+        {"uid", Column::uid},
+        {"inode", Column::inode},
+        {"rtt_ms", Column::rtt_ms},
+        {"rttvar_ms", Column::rttvar_ms},
+        {"rto_ms", Column::rto_ms},
+        {"cwnd", Column::cwnd},
+        {"unacked", Column::unacked},
+        {"retrans", Column::retrans},
+        {"lost", Column::lost},
+        {"backoff", Column::backoff},
+        {"probes", Column::probes},
+        {"last_send_ms", Column::last_send_ms},
+        {"last_recv_ms", Column::last_recv_ms},
+        {"bytes_acked", Column::bytes_acked},
+        {"bytes_received", Column::bytes_received},
+        {"delivery_rate", Column::delivery_rate},
+    };
+    for (const auto& [n, id] : names)
+        if (n == name) return id;
+    return Column::unknown;
 }
+
+void put(std::string& out, uint64_t value) {
+    char buf[24];
+    auto end = std::to_chars(buf, buf + sizeof buf, value).ptr;
+    out.append(buf, end);
+}
+
+// "{:.Nf}" of a double, as fmt and printf write it (correctly rounded).
+void put_fixed(std::string& out, double value, int precision) {
+    char buf[64];
+    auto end = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::fixed, precision).ptr;
+    out.append(buf, end);
+}
+
+// What Address::to_string gives ("127.0.0.1:80", "[::1]:80"), without
+// inet_ntop's sprintf for IPv4 or a string per call.
+void put_address(std::string& out, const net::Address& a) {
+    if (a.family() == AF_INET) {
+        const auto* b = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr);
+        for (int i = 0; i < 4; ++i) {
+            if (i) out += '.';
+            put(out, b[i]);
+        }
+    } else {
+        char host[INET6_ADDRSTRLEN] = "?";
+        if (a.family() == AF_INET6)
+            inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr, host, sizeof host);
+        out += '[';
+        out += host;
+        out += ']';
+    }
+    out += ':';
+    put(out, a.port());
+}
+
+// Appends one cell's text (what std::to_string, Address::to_string and
+// fmt::format("{:.3f}") would make) to `out`, without a string per cell.
+void append_cell(std::string& out, const SocketRecord& s, Column column) {
+    auto ms = [&](uint32_t us) { put_fixed(out, us / 1000.0, 3); };
+    switch (column) {
+        case Column::local: return put_address(out, s.local);
+        case Column::peer: return put_address(out, s.peer);
+        case Column::state: out += kernel::state_name(s.state == 12 ? 3 : s.state); return;
+        case Column::recv_q: return put(out, s.recv_q);
+        case Column::send_q: return put(out, s.send_q);
+        case Column::timer:
+            if (s.timer) {
+                out += timer_name(s.timer);
+                out += ',';
+                put_fixed(out, s.expires_ms / 1000.0, 1);
+                out += "s,";
+                put(out, s.retrans);
+            }
+            return;
+        case Column::uid: return put(out, s.uid);
+        case Column::inode: return put(out, s.inode);
+        default: break;
+    }
+    if (!s.info) return;
+    const auto& i = *s.info;
+    switch (column) {
+        case Column::rtt_ms: return ms(i.rtt_us);
+        case Column::rttvar_ms: return ms(i.rttvar_us);
+        case Column::rto_ms: return ms(i.rto_us);
+        case Column::cwnd: return put(out, i.snd_cwnd);
+        case Column::unacked: return put(out, i.unacked);
+        case Column::retrans:
+            put(out, i.retrans);
+            out += '/';
+            return put(out, i.total_retrans);
+        case Column::lost: return put(out, i.lost);
+        case Column::backoff: return put(out, i.backoff);
+        case Column::probes: return put(out, i.probes);
+        case Column::last_send_ms: return put(out, i.last_data_sent_ms);
+        case Column::last_recv_ms: return put(out, i.last_data_recv_ms);
+        case Column::bytes_acked: return put(out, i.bytes_acked);
+        case Column::bytes_received: return put(out, i.bytes_received);
+        case Column::delivery_rate: return put(out, i.delivery_rate_bytes_per_s);
+        default: return;
+    }
+}
+
+// The --sockets table. Tens of thousands of rows as a report::Table of
+// std::string cells, padded cell by cell with fmt in render_table, cost more
+// than ss itself; so the cells go into one buffer as the dump streams in and
+// each row is laid out into one line the way render_table would (same
+// widths, numbers right-aligned, trailing blanks cut), handed over as a
+// one-column table that renders to the same text.
+class SocketRows {
+public:
+    explicit SocketRows(const std::vector<std::string>& columns) : columns_(columns) {
+        for (const auto& col : columns) {
+            ids_.push_back(column_id(col));
+            width_.push_back(col.size());
+        }
+    }
+
+    void add(const SocketRecord& s) {
+        for (size_t c = 0; c < ids_.size(); ++c) {
+            size_t begin = text_.size();
+            append_cell(text_, s, ids_[c]);
+            width_[c] = std::max(width_[c], text_.size() - begin);
+            ends_.push_back(text_.size());
+        }
+    }
+
+    /// The table as render_table would lay it out, one string per line,
+    /// each starting with render_table's two-space indent.
+    std::vector<std::string> lines() const {
+        std::vector<std::string> out;
+        size_t n = ids_.size(), rows = n ? ends_.size() / n : 0;
+        out.reserve(rows + 1);
+        std::string line;
+        auto finish = [&]() {
+            while (line.size() > 2 && line.back() == ' ') line.pop_back();
+            out.push_back(line);
+        };
+        line = "  ";
+        for (size_t c = 0; c < columns_.size(); ++c) {
+            if (c) line += "  ";
+            line += columns_[c];
+            line.append(width_[c] - columns_[c].size(), ' ');
+        }
+        finish();
+        size_t begin = 0;
+        for (size_t row = 0; row < rows; ++row) {
+            line.assign(2, ' ');
+            for (size_t c = 0; c < n; ++c) {
+                size_t end = ends_[row * n + c];
+                std::string_view cell(text_.data() + begin, end - begin);
+                begin = end;
+                if (c) line += "  ";
+                size_t pad = width_[c] - cell.size();
+                if (c > 0 && report::looks_numeric(cell)) {
+                    line.append(pad, ' ');
+                    line += cell;
+                } else {
+                    line += cell;
+                    line.append(pad, ' ');
+                }
+            }
+            finish();
+        }
+        return out;
+    }
+
+    /// The same text as a one-column report::Table (each row one laid-out line).
+    report::Table table() const {
+        report::Table t{"", {}, {}};
+        auto all = lines();
+        t.columns.push_back(all.front().substr(2));
+        t.rows.reserve(all.size() - 1);
+        for (size_t i = 1; i < all.size(); ++i) t.rows.push_back({all[i].substr(2)});
+        return t;
+    }
+
+private:
+    const std::vector<std::string>& columns_;
+    std::vector<Column> ids_;
+    std::vector<size_t> width_;
+    std::string text_;           // every cell, back to back
+    std::vector<size_t> ends_;   // where each cell ends in text_
+};
 
 json socket_json(const SocketRecord& s) {
     json j{{"proto", s.proto == Proto::tcp ? "tcp" : "udp"},
@@ -182,7 +355,9 @@ void run_kill(report::Report& r, kernel::DiagSource& source, const CensusConfig&
     r.tables.push_back(std::move(t));
 }
 
-report::Report snapshot(kernel::DiagSource& source, const CensusConfig& c) {
+// with_socket_json: build results.sockets (for --json and --expect); the
+// text view does not show it.
+report::Report snapshot(kernel::DiagSource& source, const CensusConfig& c, bool with_socket_json) {
     report::Report r;
     r.command = "census";
     bool summary = !c.listeners && !c.sockets && !c.group_by && !(c.counters && !c.watch.count());
@@ -206,17 +381,17 @@ report::Report snapshot(kernel::DiagSource& source, const CensusConfig& c) {
         r.tables.push_back(std::move(t));
     }
     if (c.sockets) {
-        const auto& columns = c.columns;
-        report::Table t{"", columns, {}};
+        // Rows are formatted as the dump streams in (no vector of records);
+        // the JSON list, which costs more than the text, only when a --json
+        // or --expect will read it.
+        SocketRows rows(c.columns);
         json list = json::array();
-        for (const auto& s : kernel::sockets(source, c.request)) {
-            std::vector<std::string> row;
-            for (const auto& col : columns) row.push_back(cell(s, col));
-            t.rows.push_back(std::move(row));
-            list.push_back(socket_json(s));
-        }
-        r.results["sockets"] = list;
-        r.tables.push_back(std::move(t));
+        source.dump(c.request, [&](const SocketRecord& s) {
+            rows.add(s);
+            if (with_socket_json) list.push_back(socket_json(s));
+        });
+        if (with_socket_json) r.results["sockets"] = std::move(list);
+        r.tables.push_back(rows.table());
     }
     if (c.group_by) {
         auto by = kernel::parse_group_by(*c.group_by);
@@ -316,6 +491,8 @@ report::Report run_census(const CensusConfig& config, const cli::CommonOptions& 
         return r;
     };
 
+    const bool with_socket_json = common.json || !common.expectations.empty();
+
     if (c.kill) {
         report::Report r;
         run_kill(r, *source, c);
@@ -328,7 +505,7 @@ report::Report run_census(const CensusConfig& config, const cli::CommonOptions& 
         auto counters = c.counters ? kernel::read_counters() : kernel::CounterSnapshot{};
         report::Report last;
         for (uint64_t n = 1;; ++n) {
-            report::Report r = finish(snapshot(*source, c));
+            report::Report r = finish(snapshot(*source, c, with_socket_json));
             std::map<std::string, double> rates;
             if (c.counters) {
                 auto now = kernel::read_counters();
@@ -360,7 +537,7 @@ report::Report run_census(const CensusConfig& config, const cli::CommonOptions& 
         return last;
     }
 
-    report::Report r = snapshot(*source, c);
+    report::Report r = snapshot(*source, c, with_socket_json);
     if (c.counters) {
         if (common.duration.count() > 0) {
             auto before = kernel::read_counters();
