@@ -64,14 +64,21 @@ Check time_wait_on_the_closing_side() {
     std::this_thread::sleep_for(20ms);
     accepted.reset();
     std::this_thread::sleep_for(20ms);
+    // The exact four-tuple: other sockets on the host may share either port.
     kernel::DiagRequest request;
     request.udp = false;
-    request.port = client_port;
+    request.sport = client_port;
+    request.dport = address.port();
+    request.src = kernel::Prefix::parse("127.0.0.1");
+    request.dst = kernel::Prefix::parse("127.0.0.1");
     auto source = kernel::live_source();
-    auto counts = kernel::count_states(*source, request);
+    auto client_side = kernel::count_states(*source, request);
+    std::swap(request.sport, request.dport);
+    auto server_side = kernel::count_states(*source, request);
+    bool ok = client_side.tcp(6) == 1 && server_side.tcp(6) == 0;
     return {"census", "the side that closes first holds TIME-WAIT",
-            fmt::format("{} TIME-WAIT on the client's port", counts.tcp(6)), "1 TIME-WAIT",
-            counts.tcp(6) == 1};
+            fmt::format("client {} TIME-WAIT, server {} TIME-WAIT", client_side.tcp(6), server_side.tcp(6)),
+            "client 1, server 0", ok};
 }
 
 template <typename F>
