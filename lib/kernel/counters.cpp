@@ -121,9 +121,9 @@ void parse_name_value(std::string_view text, std::map<std::string, int64_t>& int
 
 CounterSnapshot read_counters() {
     CounterSnapshot s;
-    parse_section_pairs(slurp("/proc/net/netstat"), s.values);
-    parse_section_pairs(slurp("/proc/net/snmp"), s.values);
-    parse_name_value(slurp("/proc/net/snmp6"), s.values);
+    parse_section_pairs(slurp("/proc/thread-self/net/netstat"), s.values);
+    parse_section_pairs(slurp("/proc/thread-self/net/snmp"), s.values);
+    parse_name_value(slurp("/proc/thread-self/net/snmp6"), s.values);
     s.taken = std::chrono::steady_clock::now();
     return s;
 }

@@ -1,6 +1,6 @@
 #pragma once
-// Kernel TCP/IP counters (what nstat shows) from /proc/net/netstat,
-// /proc/net/snmp and /proc/net/snmp6, as snapshots and deltas. The parser
+// Kernel TCP/IP counters (what nstat shows) from /proc/thread-self/net/netstat,
+// /proc/thread-self/net/snmp and snmp6, as snapshots and deltas. The parser
 // takes text, so tests feed it fixtures and scenarios feed it /proc.
 #include <chrono>
 #include <cstdint>
