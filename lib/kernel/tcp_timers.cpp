@@ -1,0 +1,55 @@
+#include "kernel/tcp_timers.hpp"
+
+#include <algorithm>
+
+namespace sockdrill::kernel {
+
+milliseconds timer_wheel_slack(milliseconds delay) {
+    constexpr int64_t kJiffyMs = 4;  // HZ=250, Debian's default
+    int64_t jiffies = (delay.count() + kJiffyMs - 1) / kJiffyMs;
+    int64_t granularity = 1;  // jiffies, 8x per level; level 0 holds up to 63
+    while (jiffies >= 64 * granularity && granularity < (int64_t(1) << 24)) granularity *= 8;
+    return milliseconds(granularity * kJiffyMs / 2);
+}
+
+milliseconds keepalive_detection(const net::Keepalive& keepalive, milliseconds since_last_ack) {
+    milliseconds idle = keepalive.idle;
+    // The first probe leaves idle after the last segment received, or at once
+    // when that moment has already passed.
+    milliseconds first_probe = std::max(idle - since_last_ack, milliseconds{0});
+    milliseconds interval = keepalive.interval;
+    return first_probe + timer_wheel_slack(first_probe) +
+           (interval + timer_wheel_slack(interval)) * keepalive.count;
+}
+
+milliseconds retries_model_timeout(int retries) {
+    // tcp_model_timeout(): linear_backoff_thresh = ilog2(TCP_RTO_MAX / rto_base).
+    int threshold = 0;
+    while ((kRtoMin.count() << (threshold + 1)) <= kRtoMax.count()) ++threshold;
+    if (retries <= threshold) return kRtoMin * ((2LL << retries) - 1);
+    return kRtoMin * ((2LL << threshold) - 1) + kRtoMax * (retries - threshold);
+}
+
+milliseconds first_rto_retransmission(milliseconds rto) {
+    // The loss probe's timeout is 2 srtt + TCP_RTO_MIN, never later than
+    // the RTO itself: on a LAN (srtt << 1 ms) that is the RTO, and the
+    // RTO timer is re-armed when the probe goes.
+    return 2 * (rto + timer_wheel_slack(rto));
+}
+
+milliseconds retransmission_giveup(milliseconds rto, int retries, std::optional<milliseconds> user_timeout) {
+    rto = std::max(rto, milliseconds{1});
+    milliseconds first = first_rto_retransmission(rto);
+    if (user_timeout && user_timeout->count() > 0) return first + *user_timeout;
+    milliseconds limit = retries_model_timeout(retries);
+    // Walk the timer's expiries after the first retransmission: the RTO
+    // doubles each time, up to TCP_RTO_MAX.
+    milliseconds elapsed{0}, backoff = std::min(rto * 2, kRtoMax);
+    do {
+        elapsed += backoff + timer_wheel_slack(backoff);
+        backoff = std::min(backoff * 2, kRtoMax);
+    } while (elapsed < limit);
+    return first + elapsed;
+}
+
+}  // namespace sockdrill::kernel
