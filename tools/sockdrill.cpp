@@ -13,6 +13,7 @@
 #include "cli/commands.hpp"
 #include "cli/run_main.hpp"
 #include "net/error.hpp"
+#include "sandbox/sandbox.hpp"
 #include "scenario/suite.hpp"
 
 using namespace sockdrill;
@@ -68,9 +69,9 @@ cli::Command suite_command() {
     command.common = cli::kJson | cli::kExpect | cli::kNoSandbox;
     command.run = [](const cli::CommonOptions& common, cli::Output&) {
         scenario::SuiteContext context;
-        // The sandbox arrives with lib/sandbox; until then every check runs on loopback.
-        context.sandbox = false;
-        (void)common;
+        // The sandbox when this process may build one, unless --no-sandbox.
+        context.sandbox = !common.no_sandbox && sandbox::unavailable_reason().empty();
+        context.why_no_sandbox = common.no_sandbox ? "--no-sandbox" : sandbox::unavailable_reason();
         return scenario::run_suite(context);
     };
     return command;

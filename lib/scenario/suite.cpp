@@ -10,6 +10,7 @@ std::vector<SuiteEntry> suite_entries() {
     return {
         {"serve", server_selfchecks},
         {"census", census_checks},
+        {"halfopen", halfopen_checks},
     };
 }
 
@@ -37,7 +38,9 @@ report::Report run_suite(const SuiteContext& context) {
     }
     r.tables.push_back(table);
     r.results = {{"checks", checks}, {"passed", passed}, {"failed", failed}, {"all_passed", failed == 0}};
-    if (!context.sandbox) r.notes.push_back("mode: host (checks ran on this host's loopback)");
+    if (!context.sandbox)
+        r.notes.push_back(fmt::format("mode: host (checks ran on this host's loopback{}{})",
+                                      context.why_no_sandbox.empty() ? "" : ": ", context.why_no_sandbox));
     r.notes.push_back(fmt::format("{} of {} checks passed", passed, passed + failed));
     return r;
 }

@@ -23,7 +23,8 @@ struct Check {
 
 /// Where the suite runs.
 struct SuiteContext {
-    bool sandbox = false;  ///< privileged: scenarios may build network namespaces
+    bool sandbox = false;        ///< privileged: scenarios may build network namespaces
+    std::string why_no_sandbox;  ///< the reason when not
 };
 
 struct SuiteEntry {
@@ -41,5 +42,7 @@ report::Report run_suite(const SuiteContext& context);
 std::vector<Check> server_selfchecks(const SuiteContext& context);
 /// The census checks (lib/scenario/census_checks.cpp).
 std::vector<Check> census_checks(const SuiteContext& context);
+/// The half-open checks (lib/scenario/halfopen_checks.cpp).
+std::vector<Check> halfopen_checks(const SuiteContext& context);
 
 }  // namespace sockdrill::scenario

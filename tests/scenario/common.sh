@@ -104,16 +104,41 @@ wait_until() {
 }
 
 
-# expect_exit STATUS PATTERN ARGS...: sockdrill-serve ARGS must exit with
-# STATUS at once, printing exactly one line on stderr that matches PATTERN
-# (grep -E) and nothing on stdout. Sets LAST_ERR to that line.
+# expect_exit STATUS PATTERN ARGS...: $EXPECT_CMD (sockdrill-serve unless
+# set) ARGS must exit with STATUS at once, printing exactly one line on
+# stderr that matches PATTERN (grep -E) and nothing on stdout. Sets LAST_ERR
+# to that line.
 expect_exit() {
   local want=$1 pattern=$2; shift 2
-  local rc=0
-  timeout 10 sockdrill-serve "$@" >"$TMP/usage.out" 2>"$TMP/usage.err" || rc=$?
+  local cmd=${EXPECT_CMD:-sockdrill-serve} rc=0
+  timeout 10 $cmd "$@" >"$TMP/usage.out" 2>"$TMP/usage.err" || rc=$?
   LAST_ERR=$(cat "$TMP/usage.err")
-  [ "$rc" = "$want" ] || fail "sockdrill-serve $* exits $want, got $rc (stderr: $LAST_ERR)"
-  [ "$(wc -l <"$TMP/usage.err")" = 1 ] || fail "sockdrill-serve $*: one line on stderr, got: $LAST_ERR"
-  grep -Eq -- "$pattern" "$TMP/usage.err" || fail "sockdrill-serve $*: stderr matches '$pattern', got: $LAST_ERR"
-  [ ! -s "$TMP/usage.out" ] || fail "sockdrill-serve $*: nothing on stdout, got: $(head -3 "$TMP/usage.out")"
+  [ "$rc" = "$want" ] || fail "$cmd $* exits $want, got $rc (stderr: $LAST_ERR)"
+  [ "$(wc -l <"$TMP/usage.err")" = 1 ] || fail "$cmd $*: one line on stderr, got: $LAST_ERR"
+  grep -Eq -- "$pattern" "$TMP/usage.err" || fail "$cmd $*: stderr matches '$pattern', got: $LAST_ERR"
+  [ ! -s "$TMP/usage.out" ] || fail "$cmd $*: nothing on stdout, got: $(head -3 "$TMP/usage.out")"
+}
+
+# require_root NAME: the test needs CAP_SYS_ADMIN and CAP_NET_ADMIN. Without
+# root it is skipped, except under CI=true, where it fails (STYLE.md).
+require_root() {
+  if [ "$(id -u)" != 0 ]; then
+    [ "${CI:-}" = true ] && fail "$1 needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and CI=true"
+    echo "skip: $1 needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)"
+    exit 0
+  fi
+}
+
+# netns_held_by PID: the network namespaces ("net:[INODE]") a process holds
+# by descriptor, as the sandbox holds its namespaces.
+netns_held_by() {
+  find "/proc/$1/fd" -lname 'net:*' -printf '%l\n' 2>/dev/null | sort -u
+}
+
+# netns_alive INODE-LINK: whether any process still holds that namespace, as
+# its own (/proc/PID/ns/net, any thread) or by descriptor. A namespace no one
+# holds is gone: the kernel has removed it with everything in it.
+netns_alive() {
+  { find /proc/[0-9]*/ns/net /proc/[0-9]*/task/[0-9]*/ns/net -maxdepth 0 -printf '%l\n' 2>/dev/null
+    find /proc/[0-9]*/fd -lname 'net:*' -printf '%l\n' 2>/dev/null; } | grep -qxF "$1"
 }
