@@ -485,7 +485,8 @@ report::Report run_halfopen_client(const HalfopenConfig& config, const cli::Comm
     std::map<std::string, int64_t> counters;
     report::Table table{fmt::format("halfopen: the peer vanished ({}) after {}", sandbox::vanish_name(config.vanish),
                                     cli::format_duration(config.after)),
-                        {"method", "setting", "theory", "measured", "saw", "connection", "on the wire", "verdict"},
+                        {"method", "setting", "theory", "measured", "saw", "connection", "tcp_info", "on the wire",
+                         "verdict"},
                         {}};
     bool all_as_predicted = true;
     for (auto& lane_ptr : lanes) {
@@ -552,7 +553,10 @@ report::Report run_halfopen_client(const HalfopenConfig& config, const cli::Comm
         table.rows.push_back({std::string(method_label(lane.detector.method)),
                               lane.detector.spec().substr(std::min(lane.detector.spec().size(),
                                                                    method_label(lane.detector.method).size() + 1)),
-                              format_ms(theory_ms), measured, o.saw, connection, wire_text(lane, wire),
+                              format_ms(theory_ms), measured, o.saw, connection,
+                              fmt::format("{} probes, {} retrans", o.info.probes,
+                                          std::max(o.info.retransmits, o.info.total_retrans)),
+                              wire_text(lane, wire),
                               as_predicted ? "as predicted" : "DIFFERS"});
         if (!o.detected && !interrupted)
             r.notes.push_back(fmt::format("{}: still blocked after {}: would block {}", method_label(lane.detector.method),
@@ -563,6 +567,9 @@ report::Report run_halfopen_client(const HalfopenConfig& config, const cli::Comm
                                           "nothing was closed",
                                           method_label(lane.detector.method), o.info.state));
     }
+    if (config.vanish == Vanish::cut)
+        r.notes.push_back("cut: the client's end lost carrier with the server's, so its probes and retransmissions "
+                          "never reached the wire; tcp_info counts them");
     r.results["vanish"] = std::string(sandbox::vanish_name(config.vanish));
     r.results["side"] = "client";
     r.results["all_as_predicted"] = all_as_predicted;
