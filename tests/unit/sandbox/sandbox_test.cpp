@@ -12,6 +12,8 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
+
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -313,6 +315,33 @@ TEST_CASE("sysctls are set inside one namespace only, never on the host") {
     CHECK(sockdrill::kernel::read_sysctl("net.ipv4.tcp_retries2") == host_retries2);
     CHECK(sockdrill::kernel::read_sysctl("net.ipv4.tcp_fin_timeout") == host_fin_timeout);
     CHECK(sockdrill::kernel::read_sysctl("net.core.somaxconn") != "77");
+}
+
+TEST_CASE("every sysctl a scenario shapes is per namespace: set in the sandbox, the host's stays") {
+    if (!sandbox_available()) return;
+    // The list of issue 5: keepalive defaults, retransmission and SYN
+    // retries, port range, TIME-WAIT buckets, somaxconn, tw_reuse,
+    // syncookies, FIN timeout. Each takes a value the host does not have.
+    const std::vector<std::pair<std::string, std::string>> wanted = {
+        {"net.ipv4.tcp_keepalive_time", "11"},     {"net.ipv4.tcp_keepalive_intvl", "3"},
+        {"net.ipv4.tcp_keepalive_probes", "4"},    {"net.ipv4.tcp_retries2", "5"},
+        {"net.ipv4.tcp_syn_retries", "2"},         {"net.ipv4.ip_local_port_range", "40000\t40999"},
+        {"net.ipv4.tcp_max_tw_buckets", "123"},    {"net.core.somaxconn", "17"},
+        {"net.ipv4.tcp_tw_reuse", "0"},            {"net.ipv4.tcp_syncookies", "0"},
+        {"net.ipv4.tcp_fin_timeout", "9"},
+    };
+    std::map<std::string, std::optional<std::string>> host;
+    sandbox::Options options;
+    for (const auto& [name, value] : wanted) {
+        host[name] = sockdrill::kernel::read_sysctl(name);
+        options.client_sysctls.emplace(name, value);
+    }
+    Sandbox sb(options);
+    for (const auto& [name, value] : wanted) {
+        CAPTURE(name);
+        CHECK(sb.sysctl(Side::client, name) == value);
+        CHECK(sockdrill::kernel::read_sysctl(name) == host[name]);
+    }
 }
 
 TEST_CASE("an unknown sysctl fails the build with exit 3, naming it and the side") {
