@@ -37,9 +37,10 @@ milliseconds first_rto_retransmission(milliseconds rto) {
     return 2 * (rto + timer_wheel_slack(rto));
 }
 
-milliseconds retransmission_giveup(milliseconds rto, int retries, std::optional<milliseconds> user_timeout) {
+milliseconds retransmission_giveup(milliseconds rto, int retries, std::optional<milliseconds> user_timeout,
+                                   bool loss_probe) {
     rto = std::max(rto, milliseconds{1});
-    milliseconds first = first_rto_retransmission(rto);
+    milliseconds first = loss_probe ? first_rto_retransmission(rto) : rto + timer_wheel_slack(rto);
     if (user_timeout && user_timeout->count() > 0) return first + *user_timeout;
     milliseconds limit = retries_model_timeout(retries);
     // Walk the timer's expiries after the first retransmission: the RTO

@@ -47,8 +47,10 @@ milliseconds retries_model_timeout(int retries);
 ///   reaches tcp_retries2's modelled timeout;
 /// - with TCP_USER_TIMEOUT the timer is clamped to it
 ///   (tcp_clamp_rto_to_user_timeout) and aborts exactly then.
+/// `loss_probe` false for segments that get none (a FIN): the first
+/// retransmission is then one RTO after the send.
 milliseconds retransmission_giveup(milliseconds rto, int retries,
-                                   std::optional<milliseconds> user_timeout = std::nullopt);
+                                   std::optional<milliseconds> user_timeout = std::nullopt, bool loss_probe = true);
 /// When the first RTO retransmission goes: the loss probe, then the RTO.
 milliseconds first_rto_retransmission(milliseconds rto);
 

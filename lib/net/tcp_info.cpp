@@ -26,6 +26,7 @@ TcpInfo tcp_info_from_bytes(const void* data, size_t len) {
     std::memcpy(&raw, data, std::min(len, sizeof raw));
     TcpInfo info;
     info.state = tcp_state_name(raw.tcpi_state);
+    info.state_number = raw.tcpi_state;
     info.retransmits = raw.tcpi_retransmits;
     info.probes = raw.tcpi_probes;
     info.backoff = raw.tcpi_backoff;

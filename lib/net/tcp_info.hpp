@@ -10,6 +10,7 @@ namespace sockdrill::net {
 /// What `ss -i` shows, read with getsockopt(TCP_INFO).
 struct TcpInfo {
     std::string state;            ///< ss's name: ESTAB, TIME-WAIT, ...
+    int state_number = 0;         ///< the kernel's TCP_ESTABLISHED, ... (7 = TCP_CLOSE)
     uint32_t retransmits = 0;     ///< retransmissions of the current segment
     uint32_t probes = 0;          ///< unanswered zero-window / keepalive probes
     uint32_t backoff = 0;         ///< exponential backoff count

@@ -1,5 +1,6 @@
 #include "sandbox/fault.hpp"
 
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -7,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "net/error.hpp"
+#include "sandbox/sandbox.hpp"
 
 namespace sockdrill::sandbox {
 
@@ -28,6 +30,11 @@ std::string_view vanish_name(Vanish vanish) {
 }
 
 bool needs_sandbox(Vanish vanish) { return vanish == Vanish::cut || vanish == Vanish::blackhole; }
+
+std::string forget_unavailable_reason() {
+    return has_capability(CAP_NET_ADMIN) ? ""
+                                         : "--vanish forget closes a socket in TCP_REPAIR mode, which needs CAP_NET_ADMIN";
+}
 
 void forget(net::Fd socket) {
     int on = 1;  // TCP_REPAIR_ON

@@ -23,6 +23,9 @@ std::string_view vanish_name(Vanish vanish);
 /// cut and blackhole change the network, so they need the sandbox.
 bool needs_sandbox(Vanish vanish);
 
+/// Empty when this process may forget a socket (CAP_NET_ADMIN), else why not.
+std::string forget_unavailable_reason();
+
 /// Closes an established TCP socket without sending FIN or RST: TCP_REPAIR
 /// on, then close() (tcp_close() -> tcp_disconnect() skips the reset in
 /// repair mode). Needs CAP_NET_ADMIN; throws Error(environment) naming it.

@@ -301,17 +301,16 @@ std::string_view side_name(Side side) {
     return side == Side::client ? "client" : "server";
 }
 
-std::string unavailable_reason() {
+bool has_capability(int cap) {
     __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3]{};
-    if (::syscall(SYS_capget, &header, data) < 0)
-        return fmt::format("the sandbox cannot check its capabilities: capget: {}",
-                           errno_name(errno));
-    auto effective = [&](int cap) {
-        return (data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap)) != 0;
-    };
+    if (::syscall(SYS_capget, &header, data) < 0) return false;
+    return (data[CAP_TO_INDEX(cap)].effective & CAP_TO_MASK(cap)) != 0;
+}
+
+std::string unavailable_reason() {
     // unshare/setns need CAP_SYS_ADMIN; veth, addresses, routes and net sysctls CAP_NET_ADMIN.
-    if (effective(CAP_SYS_ADMIN) && effective(CAP_NET_ADMIN)) return "";
+    if (has_capability(CAP_SYS_ADMIN) && has_capability(CAP_NET_ADMIN)) return "";
     return "the sandbox needs CAP_SYS_ADMIN and CAP_NET_ADMIN (run as root)";
 }
 

@@ -31,6 +31,9 @@ struct Options {
     unsigned extra_client_addresses = 0;
 };
 
+/// Whether a capability (CAP_NET_ADMIN, ...) is in this process's effective set.
+bool has_capability(int cap);
+
 /// Empty when this process may build a sandbox (CAP_SYS_ADMIN and
 /// CAP_NET_ADMIN in effect); otherwise the one-line reason.
 std::string unavailable_reason();

@@ -7,7 +7,9 @@
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -491,6 +493,22 @@ struct Tap::Impl {
     void store(std::vector<Segment>& batch);
 };
 
+// When the kernel saw the packet (SIOCGSTAMPNS: the wall clock of the last
+// one read), as a steady_clock time: this thread may read it a while later,
+// and the scenarios compare these times with their own to a few milliseconds.
+Clock::time_point kernel_timestamp(int fd) {
+    timespec ts{};
+    auto steady_now = Clock::now();
+    if (::ioctl(fd, SIOCGSTAMPNS, &ts) < 0) return steady_now;
+    auto wall_now = std::chrono::system_clock::now();
+    auto wall_then = std::chrono::system_clock::time_point(
+        std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::seconds(ts.tv_sec) +
+                                                                        std::chrono::nanoseconds(ts.tv_nsec)));
+    auto age = wall_now - wall_then;
+    if (age < std::chrono::seconds(0) || age > std::chrono::seconds(10)) return steady_now;  // the wall clock jumped
+    return steady_now - std::chrono::duration_cast<Clock::duration>(age);
+}
+
 void Tap::Impl::record() noexcept {
     std::vector<Segment> batch;
     try {
@@ -521,7 +539,7 @@ bool Tap::Impl::drain(std::vector<Segment>& batch) {
         ssize_t length = ::recvfrom(packets.get(), frame.data(), frame.size(), MSG_DONTWAIT,
                                     reinterpret_cast<sockaddr*>(&from), &from_length);
         if (length < 0) return errno == EAGAIN || errno == EINTR || errno == ENETDOWN;
-        auto received = Clock::now();
+        auto received = kernel_timestamp(packets.get());
         if (is_loopback_echo(from)) continue;
         auto segment = parse_frame(std::span(frame.data(), static_cast<size_t>(length)));
         if (!segment) continue;

@@ -127,14 +127,21 @@ Theory predict(const Detector& d, sandbox::Vanish vanish, bool pending, cli::Dur
     auto ms = [](cli::Duration x) { return duration_cast<milliseconds>(x); };
     auto text = [](cli::Duration x) { return cli::format_duration(duration_cast<milliseconds>(x)); };
     Theory t;
-    // Methods that only stop waiting: they fire after their timeout whatever the peer did.
-    if (d.method == Method::rcvtimeo) return {d.timeout, "EAGAIN", fmt::format("SO_RCVTIMEO {}", text(d.timeout))};
+    // Data in flight to a forgetful peer meets RST at once, whatever the method.
+    if (vanish == Vanish::forget && pending)
+        return {0ms, "ECONNRESET", "RST answers the data we send at the vanish"};
+    // Methods that only stop waiting: they fire after their timeout whatever
+    // the peer did. SO_RCVTIMEO sleeps on a jiffies timer (the wheel's
+    // slack); poll() on a high-resolution one.
+    if (d.method == Method::rcvtimeo)
+        return {ms(d.timeout) + kernel::timer_wheel_slack(ms(d.timeout)), "EAGAIN",
+                fmt::format("SO_RCVTIMEO {}", text(d.timeout))};
     if (d.method == Method::poll) return {d.timeout, "poll 0", fmt::format("poll timeout {}", text(d.timeout))};
 
     if (vanish == Vanish::forget) {
         // The peer's host answers our next segment with RST: detection is
         // when we next send something.
-        if (pending || d.method == Method::heartbeat)
+        if (d.method == Method::heartbeat)
             return {0ms, "ECONNRESET", "RST answers the first segment we send"};
         if (d.method == Method::keepalive) {
             auto first = std::max(ms(d.keepalive.idle) - ms(since_last_ack), 0ms);
@@ -202,6 +209,8 @@ void validate(const HalfopenConfig& config, const cli::CommonOptions& common) {
                                            sandbox::vanish_name(config.vanish)));
         if (!common.target.empty() && config.vanish != Vanish::forget)
             throw Error::usage("--target: only --vanish forget works against a real server (the link is the host's loopback)");
+        if (common.no_sandbox && config.vanish == Vanish::cut)
+            throw Error::usage("--vanish cut changes the network, which only the sandbox may do; drop --no-sandbox");
         return;
     }
     if (!common.target.empty())
@@ -239,12 +248,10 @@ report::Report run_halfopen(const HalfopenConfig& config, const cli::CommonOptio
     auto r = config.side == "server" ? run_halfopen_server(config, common, output)
                                      : run_halfopen_client(config, common, output);
     to_json(r.config, config);
+    if (config.side == "server") r.config.erase("detect");
+    else for (auto key : {"server_idle_timeout_ms", "server_keepalive", "server_user_timeout_ms"}) r.config.erase(key);
     if (!common.target.empty()) r.config["target"] = common.target;
     r.config["no_sandbox"] = common.no_sandbox;
-    // The host's defaults, which a method without its own setting inherits.
-    r.sysctls = kernel::sysctls_json({"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl",
-                                      "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_retries2",
-                                      "net.ipv4.tcp_orphan_retries"});
     return r;
 }
 

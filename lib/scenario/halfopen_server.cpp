@@ -70,7 +70,7 @@ struct Transition {
 
 // How often the census looks at the server's half; a reaping is seen on
 // average half of this late.
-constexpr auto kCensusInterval = 25ms;
+constexpr auto kCensusInterval = 10ms;
 
 // What the server's configuration predicts, for the embedded server only.
 // `since_last_ms` is how long before the vanish the server's socket last
@@ -102,7 +102,8 @@ Theory predict_server(const HalfopenConfig& c, Vanish vanish, double since_last_
     std::optional<milliseconds> user = c.server_user_timeout
                                            ? std::optional(duration_cast<milliseconds>(*c.server_user_timeout))
                                            : std::nullopt;
-    double fin_path = idle_close + double(kernel::retransmission_giveup(rto, retries, user).count());
+    // A FIN gets no tail loss probe: its first retransmission is one RTO later.
+    double fin_path = idle_close + double(kernel::retransmission_giveup(rto, retries, user, false).count());
     if (keepalive_gives_up && *keepalive_gives_up < fin_path)
         return {ms(*keepalive_gives_up + seen_late), "ETIMEDOUT", "the server's keepalive: idle + interval * count"};
     return {ms(fin_path + seen_late), "ETIMEDOUT",
@@ -122,8 +123,8 @@ report::Report run_halfopen_server(const HalfopenConfig& config, const cli::Comm
     if (!sandboxed && config.vanish == Vanish::cut)
         throw Error(Exit::environment, fmt::format("--vanish cut needs the sandbox: {}",
                                                    why_not.empty() ? "--no-sandbox was given" : why_not));
-    if (config.vanish == Vanish::forget && !why_not.empty())
-        throw Error(Exit::environment, "--vanish forget closes a socket in TCP_REPAIR mode, which needs CAP_NET_ADMIN");
+    if (config.vanish == Vanish::forget && !sandbox::forget_unavailable_reason().empty())
+        throw Error(Exit::environment, sandbox::forget_unavailable_reason());
     r.mode = against_target ? "target" : sandboxed ? "sandbox" : "host";
 
     // Set up: the server (embedded, in the server namespace) or the target.
@@ -183,7 +184,7 @@ report::Report run_halfopen_server(const HalfopenConfig& config, const cli::Comm
     auto vanished_at = Clock::now();
 
     // Watch the server's half until it is gone or --max-wait.
-    std::vector<Transition> transitions{{net::tcp_state_name(before.front().state), 0}};
+    std::vector<Transition> transitions{{kernel::state_json_name(before.front().state), 0}};
     bool reaped = false, interrupted = false;
     while (ms_since(vanished_at) < cli::to_ms(config.max_wait)) {
         if (cli::stop_requested()) {
@@ -192,7 +193,7 @@ report::Report run_halfopen_server(const HalfopenConfig& config, const cli::Comm
         }
         auto now = server_half();
         double at = ms_since(vanished_at);
-        std::string state = now.empty() ? "gone" : net::tcp_state_name(now.front().state);
+        std::string state = now.empty() ? "gone" : kernel::state_json_name(now.front().state);
         if (state != transitions.back().state) transitions.push_back({state, at});
         if (now.empty()) {
             reaped = true;
@@ -240,12 +241,21 @@ report::Report run_halfopen_server(const HalfopenConfig& config, const cli::Comm
     } else {
         half["theory_ms"] = nullptr;
     }
-    if (!reaped && !interrupted)
-        r.notes.push_back(fmt::format("the server still holds its half after {}: a dead client costs it a socket "
-                                      "until {}",
-                                      format_ms(waited_ms),
-                                      against_target ? "its idle timeout or keepalive fires, if it has one"
-                                                     : "its idle timeout or keepalive fires"));
+    if (!reaped && !interrupted) {
+        bool still_open = transitions.back().state == "ESTABLISHED";
+        r.notes.push_back(
+            still_open ? fmt::format("the server still holds its half after {}: a dead client costs it a socket "
+                                     "until its idle timeout or keepalive fires{}",
+                                     format_ms(waited_ms), against_target ? ", if it has one" : "")
+                       : fmt::format("the server closed its socket, but its kernel still holds it ({}) after {}: "
+                                     "the FIN is retransmitted until tcp_orphan_retries or TCP_USER_TIMEOUT gives up",
+                                     transitions.back().state, format_ms(waited_ms)));
+    }
+    r.sysctls = in(Side::server, [] {
+        return kernel::sysctls_json({"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl",
+                                     "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_retries2",
+                                     "net.ipv4.tcp_orphan_retries"});
+    });
     r.results["side"] = "server";
     r.results["vanish"] = std::string(sandbox::vanish_name(config.vanish));
     r.results["server"] = against_target ? common.target : "embedded";

@@ -33,7 +33,7 @@ assert_jq "$j" '.results.server_half.reaped_ms > 2500 and .results.server_half.r
 # A server with neither (idle timeout 60 s, no keepalive) keeps its half.
 j=$(halfopen --vanish forget --after 100ms --max-wait 1500ms)
 assert_jq "$j" '.results.server_half.reaped == false and .results.server_half.as_predicted and
-                .results.server_half.states[0].state == "ESTAB"' "a server without timeouts still holds its half at --max-wait"
+                .results.server_half.states[0].state == "ESTABLISHED"' "a server without timeouts still holds its half at --max-wait"
 
 # --target: a real server process on loopback.
 start_server real --keepalive-timeout 1s

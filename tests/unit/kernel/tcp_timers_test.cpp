@@ -41,4 +41,6 @@ TEST_CASE("the retransmission timer aborts at the first expiry past the limit") 
     CHECK(kernel::retransmission_giveup(200ms, 15) > 924600ms);
     CHECK(kernel::retransmission_giveup(200ms, 15) < 924600ms + 2 * 120000ms);
     CHECK(kernel::retransmission_giveup(204ms, 15, 2500ms) == 412ms + 2500ms);
+    // A FIN gets no loss probe: the user timeout counts from one RTO.
+    CHECK(kernel::retransmission_giveup(204ms, 15, 1000ms, false) == 206ms + 1000ms);
 }
