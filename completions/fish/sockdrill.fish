@@ -4,14 +4,16 @@
 
 # sockdrill
 complete -c sockdrill -f
-complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census suite list help' -l version -d 'Print the version'
-complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census suite list help' -l help -s h -d 'Print this help'
-complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census suite list help' -a serve -d 'the configurable echo/HTTP target server'
-complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census suite list help' -a census -d 'socket census by state, listeners, per-socket rows, kernel counters'
-complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census suite list help' -a suite -d 'run every scenario quickly and print a verdict table'
-complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census suite list help' -a list -d 'name the commands'
-complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census suite list help' -a help -d 'open a command\'s man page'
-complete -c sockdrill -n '__fish_seen_subcommand_from help' -a 'serve census suite list help'
+complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census halfopen linger suite list help' -l version -d 'Print the version'
+complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census halfopen linger suite list help' -l help -s h -d 'Print this help'
+complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census halfopen linger suite list help' -a serve -d 'the configurable echo/HTTP target server'
+complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census halfopen linger suite list help' -a census -d 'socket census by state, listeners, per-socket rows, kernel counters'
+complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census halfopen linger suite list help' -a halfopen -d 'a peer that vanished: how long each way of detecting it takes'
+complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census halfopen linger suite list help' -a linger -d 'graceful, abortive and lingering close: FIN or RST, data lost, who holds TIME-WAIT'
+complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census halfopen linger suite list help' -a suite -d 'run every scenario quickly and print a verdict table'
+complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census halfopen linger suite list help' -a list -d 'name the commands'
+complete -c sockdrill -n 'not __fish_seen_subcommand_from serve census halfopen linger suite list help' -a help -d 'open a command\'s man page'
+complete -c sockdrill -n '__fish_seen_subcommand_from help' -a 'serve census halfopen linger suite list help'
 
 # sockdrill serve
 complete -c sockdrill -n '__fish_seen_subcommand_from serve' -l help -s h -d 'Print this help message and exit'
@@ -82,6 +84,39 @@ complete -c sockdrill -n '__fish_seen_subcommand_from census' -l json -d 'Print 
 complete -c sockdrill -n '__fish_seen_subcommand_from census' -l interval -x -d 'Print partial results every DURATION'
 complete -c sockdrill -n '__fish_seen_subcommand_from census' -l expect -x -d 'Assert \'FIELD OP VALUE\' on the result (repeatable); exit 1 when one fails'
 complete -c sockdrill -n '__fish_seen_subcommand_from census' -l duration -x -d 'Run for DURATION'
+
+# sockdrill halfopen
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l help -s h -d 'Print this help message and exit'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l version -d 'Display program version information and exit'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l vanish -x -a 'cut blackhole forget stall' -d 'How the peer vanishes: link down, packets dropped, socket forgotten (TCP_REPAIR), application stops reading'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l after -x -d 'How long the connection is healthy before the peer vanishes'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l pending-data -d 'The victim writes data at the vanish, so it waits with unacknowledged data in flight'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l pending-size -x -d 'Bytes written with --pending-data (stall: until the window closes)'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l detect -x -d 'Detection methods, one connection each: all, none, rcvtimeo=D, poll=D, keepalive=IDLE,INTVL,CNT, user-timeout=D, retries2=N, heartbeat=D'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l max-wait -x -d 'Bound on every wait: a method still blocked then would block on'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l side -x -a 'client server' -d 'client: sockdrill is the victim; server: sockdrill is the client that vanishes and watches how long the server keeps its half'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l server-idle-timeout -x -d 'The embedded server closes a keep-alive connection idle this long'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l server-keepalive -x -d 'SO_KEEPALIVE with IDLE,INTVL,CNT on the server\'s connections'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l server-user-timeout -x -d 'TCP_USER_TIMEOUT on the server\'s connections'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l json -d 'Print one JSON object (JSON Lines with --interval)'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l expect -x -d 'Assert \'FIELD OP VALUE\' on the result (repeatable); exit 1 when one fails'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l target -x -d 'Run against the real server at HOST:PORT'
+complete -c sockdrill -n '__fish_seen_subcommand_from halfopen' -l no-sandbox -d 'Run on the host\'s loopback even when privileged'
+
+# sockdrill linger
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l help -s h -d 'Print this help message and exit'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l version -d 'Display program version information and exit'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l case -x -d 'Cases, one connection each: all, normal, linger0, linger=SECONDS, unread, pipeline'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l closer -x -a 'client server' -d 'Who closes in normal, linger0, linger=T and unread'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l server-close -x -a 'normal lingering both' -d 'pipeline: the server\'s close: plain close(), shutdown+drain+close, or one run of each'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l write-size -x -d 'What the closer writes before it closes'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l unread-size -x -d 'unread: bytes the closer leaves unread'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l response-size -x -d 'pipeline: the first response\'s body size'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l path -r -F -d 'pipeline and linger0 against --target: the request path'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l json -d 'Print one JSON object (JSON Lines with --interval)'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l expect -x -d 'Assert \'FIELD OP VALUE\' on the result (repeatable); exit 1 when one fails'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l target -x -d 'Run against the real server at HOST:PORT'
+complete -c sockdrill -n '__fish_seen_subcommand_from linger' -l no-sandbox -d 'Run on the host\'s loopback even when privileged'
 
 # sockdrill suite
 complete -c sockdrill -n '__fish_seen_subcommand_from suite' -l help -s h -d 'Print this help message and exit'
@@ -161,3 +196,38 @@ complete -c sockdrill-census -l json -d 'Print one JSON object (JSON Lines with 
 complete -c sockdrill-census -l interval -x -d 'Print partial results every DURATION'
 complete -c sockdrill-census -l expect -x -d 'Assert \'FIELD OP VALUE\' on the result (repeatable); exit 1 when one fails'
 complete -c sockdrill-census -l duration -x -d 'Run for DURATION'
+
+# sockdrill-halfopen
+complete -c sockdrill-halfopen -f
+complete -c sockdrill-halfopen -l help -s h -d 'Print this help message and exit'
+complete -c sockdrill-halfopen -l version -d 'Display program version information and exit'
+complete -c sockdrill-halfopen -l vanish -x -a 'cut blackhole forget stall' -d 'How the peer vanishes: link down, packets dropped, socket forgotten (TCP_REPAIR), application stops reading'
+complete -c sockdrill-halfopen -l after -x -d 'How long the connection is healthy before the peer vanishes'
+complete -c sockdrill-halfopen -l pending-data -d 'The victim writes data at the vanish, so it waits with unacknowledged data in flight'
+complete -c sockdrill-halfopen -l pending-size -x -d 'Bytes written with --pending-data (stall: until the window closes)'
+complete -c sockdrill-halfopen -l detect -x -d 'Detection methods, one connection each: all, none, rcvtimeo=D, poll=D, keepalive=IDLE,INTVL,CNT, user-timeout=D, retries2=N, heartbeat=D'
+complete -c sockdrill-halfopen -l max-wait -x -d 'Bound on every wait: a method still blocked then would block on'
+complete -c sockdrill-halfopen -l side -x -a 'client server' -d 'client: sockdrill is the victim; server: sockdrill is the client that vanishes and watches how long the server keeps its half'
+complete -c sockdrill-halfopen -l server-idle-timeout -x -d 'The embedded server closes a keep-alive connection idle this long'
+complete -c sockdrill-halfopen -l server-keepalive -x -d 'SO_KEEPALIVE with IDLE,INTVL,CNT on the server\'s connections'
+complete -c sockdrill-halfopen -l server-user-timeout -x -d 'TCP_USER_TIMEOUT on the server\'s connections'
+complete -c sockdrill-halfopen -l json -d 'Print one JSON object (JSON Lines with --interval)'
+complete -c sockdrill-halfopen -l expect -x -d 'Assert \'FIELD OP VALUE\' on the result (repeatable); exit 1 when one fails'
+complete -c sockdrill-halfopen -l target -x -d 'Run against the real server at HOST:PORT'
+complete -c sockdrill-halfopen -l no-sandbox -d 'Run on the host\'s loopback even when privileged'
+
+# sockdrill-linger
+complete -c sockdrill-linger -f
+complete -c sockdrill-linger -l help -s h -d 'Print this help message and exit'
+complete -c sockdrill-linger -l version -d 'Display program version information and exit'
+complete -c sockdrill-linger -l case -x -d 'Cases, one connection each: all, normal, linger0, linger=SECONDS, unread, pipeline'
+complete -c sockdrill-linger -l closer -x -a 'client server' -d 'Who closes in normal, linger0, linger=T and unread'
+complete -c sockdrill-linger -l server-close -x -a 'normal lingering both' -d 'pipeline: the server\'s close: plain close(), shutdown+drain+close, or one run of each'
+complete -c sockdrill-linger -l write-size -x -d 'What the closer writes before it closes'
+complete -c sockdrill-linger -l unread-size -x -d 'unread: bytes the closer leaves unread'
+complete -c sockdrill-linger -l response-size -x -d 'pipeline: the first response\'s body size'
+complete -c sockdrill-linger -l path -r -F -d 'pipeline and linger0 against --target: the request path'
+complete -c sockdrill-linger -l json -d 'Print one JSON object (JSON Lines with --interval)'
+complete -c sockdrill-linger -l expect -x -d 'Assert \'FIELD OP VALUE\' on the result (repeatable); exit 1 when one fails'
+complete -c sockdrill-linger -l target -x -d 'Run against the real server at HOST:PORT'
+complete -c sockdrill-linger -l no-sandbox -d 'Run on the host\'s loopback even when privileged'

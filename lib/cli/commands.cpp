@@ -7,6 +7,7 @@ constexpr CommandInfo kCommands[] = {
     {"serve", "the configurable echo/HTTP target server", true},
     {"census", "socket census by state, listeners, per-socket rows, kernel counters", true},
     {"halfopen", "a peer that vanished: how long each way of detecting it takes", true},
+    {"linger", "graceful, abortive and lingering close: FIN or RST, data lost, who holds TIME-WAIT", true},
     {"suite", "run every scenario quickly and print a verdict table", false},
     {"list", "name the commands", false},
     {"help", "open a command's man page", false},

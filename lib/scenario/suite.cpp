@@ -11,6 +11,7 @@ std::vector<SuiteEntry> suite_entries() {
         {"serve", server_selfchecks},
         {"census", census_checks},
         {"halfopen", halfopen_checks},
+        {"linger", linger_checks},
     };
 }
 

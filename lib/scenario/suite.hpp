@@ -44,5 +44,7 @@ std::vector<Check> server_selfchecks(const SuiteContext& context);
 std::vector<Check> census_checks(const SuiteContext& context);
 /// The half-open checks (lib/scenario/halfopen_checks.cpp).
 std::vector<Check> halfopen_checks(const SuiteContext& context);
+/// The close checks (lib/scenario/linger_checks.cpp).
+std::vector<Check> linger_checks(const SuiteContext& context);
 
 }  // namespace sockdrill::scenario
