@@ -30,26 +30,38 @@ milliseconds retries_model_timeout(int retries) {
     return kRtoMin * ((2LL << threshold) - 1) + kRtoMax * (retries - threshold);
 }
 
-milliseconds first_rto_retransmission(milliseconds rto) {
-    // The loss probe's timeout is 2 srtt + TCP_RTO_MIN, never later than
-    // the RTO itself: on a LAN (srtt << 1 ms) that is the RTO, and the
-    // RTO timer is re-armed when the probe goes.
-    return 2 * (rto + timer_wheel_slack(rto));
+milliseconds first_rto_retransmission(milliseconds rto, LossProbe probe) {
+    // The loss probe's timeout is 2 srtt plus TCP_RTO_MIN with one segment
+    // in flight, plus TCP_TIMEOUT_MIN (2 jiffies) with several, and never
+    // later than the RTO; the RTO timer is re-armed when the probe goes.
+    // On a LAN (srtt << 1 ms) that puts the probe one RTO or 8 ms out.
+    milliseconds slack = timer_wheel_slack(rto);
+    switch (probe) {
+    case LossProbe::one_segment: return 2 * (rto + slack);
+    case LossProbe::several_segments: return milliseconds{10} + rto + slack;
+    case LossProbe::none: break;
+    }
+    return rto + slack;
 }
 
 milliseconds retransmission_giveup(milliseconds rto, int retries, std::optional<milliseconds> user_timeout,
-                                   bool loss_probe) {
+                                   LossProbe probe) {
     rto = std::max(rto, milliseconds{1});
-    milliseconds first = loss_probe ? first_rto_retransmission(rto) : rto + timer_wheel_slack(rto);
-    if (user_timeout && user_timeout->count() > 0) return first + *user_timeout;
-    milliseconds limit = retries_model_timeout(retries);
+    milliseconds first = first_rto_retransmission(rto, probe);
+    bool by_user_timeout = user_timeout && user_timeout->count() > 0;
+    milliseconds limit = by_user_timeout ? *user_timeout : retries_model_timeout(retries);
     // Walk the timer's expiries after the first retransmission: the RTO
-    // doubles each time, up to TCP_RTO_MAX.
+    // doubles each time, up to TCP_RTO_MAX. With a user timeout the last
+    // timer is clamped to what is left of it, and lands on the wheel too.
     milliseconds elapsed{0}, backoff = std::min(rto * 2, kRtoMax);
-    do {
+    while (elapsed < limit) {
+        if (by_user_timeout && elapsed + backoff >= limit) {
+            milliseconds last = limit - elapsed;
+            return first + limit + timer_wheel_slack(last);
+        }
         elapsed += backoff + timer_wheel_slack(backoff);
         backoff = std::min(backoff * 2, kRtoMax);
-    } while (elapsed < limit);
+    }
     return first + elapsed;
 }
 

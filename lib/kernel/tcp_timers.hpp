@@ -38,8 +38,8 @@ milliseconds retries_model_timeout(int retries);
 
 /// When a connection whose data goes unacknowledged is aborted, counted from
 /// the moment the data was sent, for a connection with this `rto`:
-/// - first a tail loss probe (RFC 8985) re-sends the last segment after
-///   about one RTO (2 srtt + 200 ms, capped at the RTO);
+/// - first a tail loss probe (RFC 8985) re-sends the last segment (see
+///   LossProbe for when);
 /// - one RTO later the retransmission timer fires; its first retransmission
 ///   stamps retrans_stamp, from which both limits are counted;
 /// - the timer then doubles (expiries 2, 6, 14, ... RTOs later, each step
@@ -47,11 +47,14 @@ milliseconds retries_model_timeout(int retries);
 ///   reaches tcp_retries2's modelled timeout;
 /// - with TCP_USER_TIMEOUT the timer is clamped to it
 ///   (tcp_clamp_rto_to_user_timeout) and aborts exactly then.
-/// `loss_probe` false for segments that get none (a FIN): the first
-/// retransmission is then one RTO after the send.
+/// What precedes the first RTO retransmission: a tail loss probe about one
+/// RTO out (one segment in flight), or 2 srtt + 2 jiffies out (several), or
+/// none (SACK off, tcp_early_retrans below 3).
+enum class LossProbe { one_segment, several_segments, none };
 milliseconds retransmission_giveup(milliseconds rto, int retries,
-                                   std::optional<milliseconds> user_timeout = std::nullopt, bool loss_probe = true);
+                                   std::optional<milliseconds> user_timeout = std::nullopt,
+                                   LossProbe probe = LossProbe::one_segment);
 /// When the first RTO retransmission goes: the loss probe, then the RTO.
-milliseconds first_rto_retransmission(milliseconds rto);
+milliseconds first_rto_retransmission(milliseconds rto, LossProbe probe = LossProbe::one_segment);
 
 }  // namespace sockdrill::kernel

@@ -34,6 +34,7 @@ TcpInfo tcp_info_from_bytes(const void* data, size_t len) {
     info.rtt_us = raw.tcpi_rtt;
     info.rttvar_us = raw.tcpi_rttvar;
     info.snd_cwnd = raw.tcpi_snd_cwnd;
+    info.snd_mss = raw.tcpi_snd_mss;
     info.unacked = raw.tcpi_unacked;
     info.lost = raw.tcpi_lost;
     info.retrans = raw.tcpi_retrans;

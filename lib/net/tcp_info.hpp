@@ -18,6 +18,7 @@ struct TcpInfo {
     uint32_t rtt_us = 0;
     uint32_t rttvar_us = 0;
     uint32_t snd_cwnd = 0;
+    uint32_t snd_mss = 0;
     uint32_t unacked = 0;         ///< segments sent, not acknowledged
     uint32_t lost = 0;
     uint32_t retrans = 0;         ///< segments retransmitted, in flight

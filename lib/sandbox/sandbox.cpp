@@ -346,6 +346,12 @@ Sandbox::Sandbox(const Options& options) : options_(options) {
     run_in(Side::client, [&] { configure_host(kClientInterface, client_hosts); });
     auto server_mac = run_in(Side::server, [] { return link_address(kServerInterface); });
     run_in(Side::client, [&] { pin_neighbour(kClientInterface, kServerHost, server_mac.get()); });
+    // And the way back, for every client address: a cut of the client's end
+    // must not leave the server's retransmissions waiting on ARP.
+    auto client_mac = run_in(Side::client, [] { return link_address(kClientInterface); });
+    run_in(Side::server, [&] {
+        for (const auto& host : client_hosts) pin_neighbour(kServerInterface, host, client_mac.get());
+    });
     wait_until_usable(*this);
 
     for (const auto& [name, value] : options_.client_sysctls) set_sysctl(Side::client, name, value);
@@ -393,11 +399,16 @@ std::optional<std::string> Sandbox::sysctl(Side side, std::string_view name) con
 // Down on the server's end: the kernel drops the server's connected route
 // with it, and the client's end loses carrier, so its packets are dropped in
 // its noop qdisc before they reach the wire (or a tap).
-void Sandbox::cut() {
+void Sandbox::cut(Side down) {
     if (cut_) return;
-    run_in(Side::server, [] { set_link_up(route_socket().get(), kServerInterface, false); });
+    const char* downed = down == Side::server ? kServerInterface : kClientInterface;
+    const char* other = down == Side::server ? kClientInterface : kServerInterface;
+    run_in(down, [&] { set_link_up(route_socket().get(), downed, false); });
     cut_ = true;
-    run_in(Side::client, [] { wait_until_not_running(kClientInterface); });
+    cut_side_ = down;
+    // Until the other end has seen its carrier go, its transmissions fail
+    // locally instead of vanishing; wait for that.
+    run_in(down == Side::server ? Side::client : Side::server, [&] { wait_until_not_running(other); });
 }
 
 // Incoming packets for the server's own address are delivered through the
@@ -440,7 +451,8 @@ void Sandbox::restore() {
     }
     if (cut_) {
         // Up again, the kernel re-adds the connected route by itself.
-        run_in(Side::server, [] { set_link_up(route_socket().get(), kServerInterface, true); });
+        const char* downed = cut_side_ == Side::server ? kServerInterface : kClientInterface;
+        run_in(cut_side_, [&] { set_link_up(route_socket().get(), downed, true); });
         cut_ = false;
         wait_until_usable(*this);
     }

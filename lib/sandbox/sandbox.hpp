@@ -84,9 +84,10 @@ public:
     void set_sysctl(Side side, std::string_view name, std::string_view value) const;
     std::optional<std::string> sysctl(Side side, std::string_view name) const;
 
-    /// Fault `cut`: the server's end of the veth goes down; nothing passes
-    /// in either direction (the client's end loses carrier too).
-    void cut();
+    /// Fault `cut`: one end of the veth goes down (the server's by default:
+    /// the server vanished); nothing passes in either direction, and the
+    /// other end loses carrier, so its packets are dropped before the wire.
+    void cut(Side down = Side::server);
     /// Fault `blackhole`: in the server's namespace, a blackhole route to
     /// the client's addresses and strict reverse-path filtering, so the
     /// client's packets are dropped on arrival and the server sends nothing
@@ -99,6 +100,7 @@ private:
     Options options_;
     net::Fd client_ns_, server_ns_;
     bool cut_ = false, blackholed_ = false;
+    Side cut_side_ = Side::server;
     /// The server's rp_filter sysctls as they were before blackhole().
     std::vector<std::pair<std::string, std::string>> rp_filter_before_;
 };

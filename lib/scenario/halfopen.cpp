@@ -122,11 +122,11 @@ std::vector<Detector> parse_detectors(const std::vector<std::string>& values) {
 }
 
 Theory predict(const Detector& d, sandbox::Vanish vanish, bool pending, cli::Duration rto,
-               cli::Duration since_last_ack, int retries2) {
+               cli::Duration since_last_ack, int retries2, int segments) {
     using sandbox::Vanish;
     auto ms = [](cli::Duration x) { return duration_cast<milliseconds>(x); };
     auto text = [](cli::Duration x) { return cli::format_duration(duration_cast<milliseconds>(x)); };
-    Theory t;
+    auto probe = segments > 1 ? kernel::LossProbe::several_segments : kernel::LossProbe::one_segment;
     // Data in flight to a forgetful peer meets RST at once, whatever the method.
     if (vanish == Vanish::forget && pending)
         return {0ms, "ECONNRESET", "RST answers the data we send at the vanish"};
@@ -184,18 +184,18 @@ Theory predict(const Detector& d, sandbox::Vanish vanish, bool pending, cli::Dur
         if (!pending && d.method != Method::retries2)
             return {std::nullopt, "blocked", "nothing is sent, so nothing can time out"};
         int retries = d.method == Method::retries2 ? d.retries2 : retries2;
-        auto when = kernel::retransmission_giveup(ms(rto), retries);
+        auto when = kernel::retransmission_giveup(ms(rto), retries, std::nullopt, probe);
         return {when, "ETIMEDOUT",
                 fmt::format("loss probe + RTO {}, then doubling until {} (tcp_retries2={}) have passed", text(rto),
                             text(kernel::retries_model_timeout(retries)), retries)};
     }
     case Method::user_timeout:
         if (!pending) return {std::nullopt, "blocked", "TCP_USER_TIMEOUT needs data in flight"};
-        return {kernel::retransmission_giveup(ms(rto), 15, ms(d.timeout)), "ETIMEDOUT",
+        return {kernel::retransmission_giveup(ms(rto), 15, ms(d.timeout), probe), "ETIMEDOUT",
                 fmt::format("loss probe + RTO {}, then TCP_USER_TIMEOUT {}", text(rto), text(d.timeout))};
     default: break;
     }
-    return t;
+    return {};
 }
 
 void validate(const HalfopenConfig& config, const cli::CommonOptions& common) {

@@ -65,9 +65,11 @@ struct Theory {
     bool from_window_shut = false;
 };
 /// `rto` is the connection's RTO and `since_last_ack` how long ago the peer
-/// last sent anything, both at the vanish; `retries2` the namespace's value.
+/// last sent anything, both at the vanish; `retries2` the namespace's value;
+/// `segments` how many segments the pending data takes (the loss probe
+/// comes sooner for several).
 Theory predict(const Detector& detector, sandbox::Vanish vanish, bool pending, cli::Duration rto,
-               cli::Duration since_last_ack, int retries2);
+               cli::Duration since_last_ack, int retries2, int segments = 1);
 
 /// Checks what the parser cannot; throws Error(usage).
 void validate(const HalfopenConfig& config, const cli::CommonOptions& common);

@@ -55,10 +55,14 @@ public:
     /// Stalls or forgets; returns once it is done.
     void vanish(Vanish how) {
         std::promise<void> done;
+        auto finished = done.get_future();
         done_ = &done;
         command_ = how == Vanish::forget ? Command::forget : Command::stall;
         signal();
-        done.get_future().wait();
+        if (finished.wait_for(2s) != std::future_status::ready) {
+            done_ = nullptr;
+            throw Error(Exit::environment, "halfopen: the peer did not vanish within 2 s");
+        }
         if (error_) std::rethrow_exception(error_);
     }
 
@@ -77,7 +81,7 @@ private:
             if (fds[0].revents) {
                 uint64_t n;
                 [[maybe_unused]] auto r = ::read(wake_.get(), &n, sizeof n);
-                if (command_ == Command::stall && reading) {
+                if (command_ == Command::stall) {
                     reading = false;
                     finish();
                 } else if (command_ == Command::forget && socket_) {
@@ -98,13 +102,13 @@ private:
         }
     }
     void finish() {
-        if (done_) std::exchange(done_, nullptr)->set_value();
+        if (auto* done = done_.exchange(nullptr)) done->set_value();
     }
 
     net::Fd socket_;
     net::Fd wake_;
     std::atomic<Command> command_{Command::echo};
-    std::promise<void>* done_ = nullptr;
+    std::atomic<std::promise<void>*> done_{nullptr};
     std::exception_ptr error_;
     std::thread thread_;
 };
@@ -137,6 +141,7 @@ struct Lane {
     std::atomic<bool> waiting{false};
     std::atomic<bool> watchdog_fired{false};
     Outcome outcome;
+    std::string failure;  ///< why the victim's thread failed, if it did
 };
 
 template <class F>
@@ -180,6 +185,12 @@ void connect_lane(Lane& lane, bool sandboxed, const HalfopenConfig& config) {
     if (!wait_readable(listener.get(), 2000ms)) throw Error(Exit::environment, "halfopen: the peer never saw the connection");
     net::Fd accepted(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!accepted) throw Error::system("halfopen: accept", errno);
+    // Both ends close with RST when the run is over (or the process is
+    // killed): a FIN into a cut link would keep an orphan, and with it the
+    // namespace, alive for tcp_orphan_retries (about 100 s). TCP_REPAIR
+    // (forget) is not affected: tcp_close() checks repair first.
+    net::set_linger(lane.victim.get(), 0);
+    net::set_linger(accepted.get(), 0);
     lane.local = net::local_address(lane.victim.get());
     lane.peer_address = target;
     lane.peer = std::make_unique<Peer>(std::move(accepted));
@@ -201,13 +212,21 @@ void connect_lane(Lane& lane, bool sandboxed, const HalfopenConfig& config) {
 }
 
 // Writes the data that stays unacknowledged; returns the bytes written.
-uint64_t write_pending(int fd, uint64_t size) {
+// Never blocks: a send buffer that fills up waits in poll(), bounded by
+// the deadline (a blocked send() would not wake for the watchdog).
+uint64_t write_pending(int fd, uint64_t size, Clock::time_point deadline) {
     std::vector<char> chunk(64 * 1024, 'x');
     uint64_t written = 0;
-    while (written < size) {
-        ssize_t n = ::send(fd, chunk.data(), std::min<uint64_t>(chunk.size(), size - written), MSG_NOSIGNAL);
-        if (n <= 0) break;
-        written += uint64_t(n);
+    while (written < size && Clock::now() < deadline) {
+        ssize_t n = ::send(fd, chunk.data(), std::min<uint64_t>(chunk.size(), size - written),
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            written += uint64_t(n);
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EINTR) break;
+        pollfd p{fd, POLLOUT, 0};
+        ::poll(&p, 1, 20);
     }
     return written;
 }
@@ -254,14 +273,27 @@ void wait_in_read(Lane& lane, Outcome& out) {
     }
 }
 
-// poll() with the method's timeout, repeated while data arrives.
+// poll() for at most `timeout`, resumed after a signal; -1 if the
+// watchdog ended the wait (its shutdown(SHUT_RD) makes the socket readable).
+int poll_in(Lane& lane, Clock::time_point until) {
+    for (;;) {
+        auto left = duration_cast<milliseconds>(until - Clock::now());
+        pollfd p{lane.victim.get(), POLLIN, 0};
+        int ready = ::poll(&p, 1, int(std::max<int64_t>(left.count(), 0)));
+        if (lane.watchdog_fired) return -1;
+        if (ready >= 0) return ready;
+        if (errno != EINTR) return -1;
+    }
+}
+
+// poll() with the method's timeout.
 void wait_in_poll(Lane& lane, Outcome& out, Clock::time_point deadline) {
-    auto timeout = duration_cast<milliseconds>(lane.detector.timeout);
-    auto left = duration_cast<milliseconds>(deadline - Clock::now());
-    pollfd p{lane.victim.get(), POLLIN, 0};
-    int ready = ::poll(&p, 1, int(std::min(timeout, left).count()));
+    auto start = Clock::now();
+    auto until = std::min(start + lane.detector.timeout, deadline);
+    int ready = poll_in(lane, until);
+    if (ready < 0) return;
     if (ready == 0) {
-        if (timeout > left) return;  // --max-wait came first
+        if (start + lane.detector.timeout > deadline) return;  // --max-wait came first
         out.detected = true;
         out.saw = "poll 0";
         return;
@@ -287,11 +319,10 @@ void wait_for_pong(Lane& lane, Outcome& out, Clock::time_point deadline) {
             return;
         }
         auto sent = Clock::now();
-        auto left = duration_cast<milliseconds>(deadline - sent);
-        pollfd p{fd, POLLIN, 0};
-        int ready = ::poll(&p, 1, int(std::min(deadline_pong, left).count()));
+        int ready = poll_in(lane, std::min(sent + deadline_pong, deadline));
+        if (ready < 0) return;
         if (ready == 0) {
-            if (deadline_pong > left) return;
+            if (sent + deadline_pong > deadline) return;
             out.detected = true;
             out.saw = "no pong";
             return;
@@ -307,17 +338,17 @@ void wait_for_pong(Lane& lane, Outcome& out, Clock::time_point deadline) {
     }
 }
 
-void run_victim(Lane& lane, const HalfopenConfig& config, Clock::time_point deadline) {
+void wait_for_detection(Lane& lane, const HalfopenConfig& config, Clock::time_point deadline) {
     Outcome& out = lane.outcome;
     int fd = lane.victim.get();
     std::atomic<bool> stop_writing{false};
     std::atomic<uint64_t> written{0};
-    std::thread writer;
     int write_error = 0;
+    std::jthread writer;  // joins on every way out
     if (lane.pending && config.vanish == Vanish::stall)
-        writer = std::thread([&] { keep_writing(fd, stop_writing, written, write_error); });
+        writer = std::jthread([&] { keep_writing(fd, stop_writing, written, write_error); });
     else if (lane.pending)
-        written = write_pending(fd, config.pending_size);
+        written = write_pending(fd, config.pending_size, deadline);
     switch (lane.detector.method) {
     case Method::poll: wait_in_poll(lane, out, deadline); break;
     case Method::heartbeat: wait_for_pong(lane, out, deadline); break;
@@ -334,6 +365,17 @@ void run_victim(Lane& lane, const HalfopenConfig& config, Clock::time_point dead
     out.timed_out = !out.detected;
     if (!out.detected) out.saw = "blocked";
     out.info = net::tcp_info(fd);
+}
+
+// A victim's thread: waits, and never lets an exception escape (it would
+// end the process): the failure is reported on its row.
+void run_victim(Lane& lane, const HalfopenConfig& config, Clock::time_point deadline) {
+    try {
+        wait_for_detection(lane, config, deadline);
+    } catch (const std::exception& e) {
+        lane.outcome.saw = "error";
+        lane.failure = e.what();
+    }
     lane.waiting = false;
 }
 
@@ -451,7 +493,10 @@ report::Report run_halfopen_client(const HalfopenConfig& config, const cli::Comm
     }
     // The sysctls in force where the victims live (a new namespace starts
     // from the kernel's defaults, not the host's).
-    r.sysctls = in_client(*lanes.front(), [] {
+    // (A retries2 lane has its own tcp_retries2: read another when there is one.)
+    auto typical = std::find_if(lanes.begin(), lanes.end(),
+                                [](auto& l) { return l->detector.method != Method::retries2; });
+    r.sysctls = in_client(typical == lanes.end() ? *lanes.front() : **typical, [] {
         return kernel::sysctls_json({"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl",
                                      "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_retries2"});
     });
@@ -461,19 +506,24 @@ report::Report run_halfopen_client(const HalfopenConfig& config, const cli::Comm
     while (Clock::now() < healthy_until && !cli::stop_requested()) std::this_thread::sleep_for(10ms);
 
     // The peer vanishes on every lane; each victim starts waiting at once.
+    std::vector<std::jthread> victims;  // joined on every way out
+    Clock::time_point deadline;
     for (auto& lane : lanes) {
-        lane->info_at_vanish = net::tcp_info(lane->victim.get());
-        vanish(*lane, config.vanish);
-        lane->vanished_at = Clock::now();
         int retries = std::stoi(
             in_client(*lane, [] { return kernel::read_sysctl("net.ipv4.tcp_retries2").value_or("15"); }));
+        lane->info_at_vanish = net::tcp_info(lane->victim.get());
+        auto info_taken = Clock::now();
+        vanish(*lane, config.vanish);
+        lane->vanished_at = Clock::now();
+        if (victims.empty()) deadline = lane->vanished_at + config.max_wait;
+        // The peer last spoke before the info was taken, and vanish() took a moment.
+        auto since_last_ack = milliseconds(lane->info_at_vanish.last_ack_recv_ms) +
+                              duration_cast<milliseconds>(lane->vanished_at - info_taken);
+        uint32_t mss = std::max<uint32_t>(lane->info_at_vanish.snd_mss, 536);
+        int segments = int((config.pending_size + mss - 1) / mss);
         lane->theory = predict(lane->detector, config.vanish, lane->pending,
-                               std::chrono::microseconds(lane->info_at_vanish.rto_us),
-                               milliseconds(lane->info_at_vanish.last_ack_recv_ms), retries);
-    }
-    auto deadline = Clock::now() + config.max_wait;
-    std::vector<std::thread> victims;
-    for (auto& lane : lanes) {
+                               std::chrono::microseconds(lane->info_at_vanish.rto_us), since_last_ack, retries,
+                               segments);
         lane->waiting = true;
         victims.emplace_back([&, l = lane.get()] { run_victim(*l, config, deadline); });
     }
@@ -501,7 +551,7 @@ report::Report run_halfopen_client(const HalfopenConfig& config, const cli::Comm
             lane->watchdog_fired = true;
             ::shutdown(lane->victim.get(), SHUT_RD);
         }
-    for (auto& t : victims) t.join();
+    victims.clear();  // joins
     output.clear_status();
 
     // Collect: the wire, the counters, the verdicts.
@@ -574,6 +624,10 @@ report::Report run_halfopen_client(const HalfopenConfig& config, const cli::Comm
             row["wire"] = nullptr;
             row["wire_unavailable"] = lane.tap_error;
         }
+        if (!lane.failure.empty()) {
+            row["error"] = lane.failure;
+            r.notes.push_back(fmt::format("{}: {}", method_label(lane.detector.method), lane.failure));
+        }
         r.results[lane.detector.key()] = row;
 
         std::string measured = o.detected ? format_ms(o.detected_ms) : fmt::format("> {}", format_ms(o.detected_ms));
@@ -601,6 +655,7 @@ report::Report run_halfopen_client(const HalfopenConfig& config, const cli::Comm
     r.results["vanish"] = std::string(sandbox::vanish_name(config.vanish));
     r.results["side"] = "client";
     r.results["all_as_predicted"] = all_as_predicted;
+    r.results["interrupted"] = interrupted;
     r.tables.push_back(std::move(table));
     for (const auto& info : kernel::curated_counters())
         if (auto it = counters.find(std::string(info.name)); it != counters.end() && it->second)
@@ -609,8 +664,9 @@ report::Report run_halfopen_client(const HalfopenConfig& config, const cli::Comm
         if (auto it = counters.find(name); it != counters.end() && it->second) r.counters[name] = it->second;
     if (interrupted) r.notes.push_back("interrupted: partial result");
 
-    // Tear down: victims first, then peers, then the namespaces (RAII order).
+    // Tear down: the network back, victims, peers, then the namespaces.
     for (auto& lane : lanes) {
+        if (lane->box) lane->box->restore();
         lane->victim.reset();
         lane->peer.reset();
         lane->tap.reset();

@@ -102,8 +102,7 @@ Theory predict_server(const HalfopenConfig& c, Vanish vanish, double since_last_
     std::optional<milliseconds> user = c.server_user_timeout
                                            ? std::optional(duration_cast<milliseconds>(*c.server_user_timeout))
                                            : std::nullopt;
-    // A FIN gets no tail loss probe: its first retransmission is one RTO later.
-    double fin_path = idle_close + double(kernel::retransmission_giveup(rto, retries, user, false).count());
+    double fin_path = idle_close + double(kernel::retransmission_giveup(rto, retries, user).count());
     if (keepalive_gives_up && *keepalive_gives_up < fin_path)
         return {ms(*keepalive_gives_up + seen_late), "ETIMEDOUT", "the server's keepalive: idle + interval * count"};
     return {ms(fin_path + seen_late), "ETIMEDOUT",
@@ -179,8 +178,10 @@ report::Report run_halfopen_server(const HalfopenConfig& config, const cli::Comm
         rto = milliseconds(info->rto_us / 1000);
         since_last_ms = std::min(info->last_ack_recv_ms, info->last_data_recv_ms);
     }
+    // cut: the client's end goes down; the server's end loses carrier, so
+    // its segments vanish without a local error, as when a client's host dies.
     if (config.vanish == Vanish::forget) sandbox::forget(std::move(client));
-    else box->cut();
+    else box->cut(Side::client);
     auto vanished_at = Clock::now();
 
     // Watch the server's half until it is gone or --max-wait.

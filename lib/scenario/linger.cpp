@@ -15,6 +15,7 @@
 #include "cli/signals.hpp"
 #include "kernel/census.hpp"
 #include "kernel/counters.hpp"
+#include "kernel/sysctl.hpp"
 #include "net/error.hpp"
 #include "net/socket.hpp"
 #include "net/sockopt.hpp"
@@ -178,6 +179,7 @@ struct Outcome {
     std::string peer_read, peer_write;
     net::Address client_address, server_address;
     Clock::time_point closed_at;
+    std::optional<uint64_t> unread;  ///< unread: bytes left unread at the closer
     // linger0 against --target: the server's reaction to our reset.
     std::optional<bool> server_socket_gone, server_still_serves;
 };
@@ -207,7 +209,7 @@ double timed_close(net::Fd& fd, std::optional<int> linger) {
 }
 
 // normal, linger0, linger=T and unread: one end closes, the other watches.
-Outcome run_close_case(const Hosts& h, const LingerCase& c, Side closer_side, const LingerConfig& config, Pair& p) {
+Outcome run_close_case(const LingerCase& c, Side closer_side, const LingerConfig& config, Pair& p) {
     Side peer_side = closer_side == Side::client ? Side::server : Side::client;
     int peer = p.end(peer_side).get();
     Outcome o;
@@ -238,11 +240,11 @@ Outcome run_close_case(const Hosts& h, const LingerCase& c, Side closer_side, co
     case LingerCase::linger_timeout:
     case LingerCase::unread: {
         if (c.kind == LingerCase::unread) {
-            // The peer sends; the closer never reads it.
-            std::string request(config.unread_size, 'r');
-            ::send(peer, request.data(), request.size(), MSG_NOSIGNAL);
-            for (int i = 0; i < 200 && net::bytes_unread(p.end(closer_side).get()) < int(config.unread_size); ++i)
+            // The peer sends what the socket takes; the closer never reads it.
+            uint64_t sent = fill(peer, config.unread_size);
+            for (int i = 0; i < 200 && uint64_t(net::bytes_unread(p.end(closer_side).get())) < sent; ++i)
                 std::this_thread::sleep_for(5ms);
+            o.unread = uint64_t(net::bytes_unread(p.end(closer_side).get()));
         }
         // The peer is not reading yet: the closer's data queues up.
         o.written = fill(p.end(closer_side).get(), config.write_size);
@@ -276,7 +278,7 @@ Outcome run_pipeline(const Hosts& h, const std::string& server_close, const Ling
     net::Address address;
     if (target.empty()) {
         server::Config sc;
-        sc.listen = {h.address(Side::server, 80).to_string()};
+        sc.listen = {h.address(Side::server, h.box ? 80 : 0).to_string()};  // the host's port 80 is not ours
         sc.close = server_close;
         sc.lingering_timeout = 2s;
         // A send buffer that holds the whole body, as a busy server's often
@@ -312,6 +314,9 @@ Outcome run_pipeline(const Hosts& h, const std::string& server_close, const Ling
     std::string head;
     auto got = drain(fd, 10s, &head);
     o.peer_read = got.ended;
+    if (head.rfind("HTTP/1.", 0) != 0)
+        throw Error(Exit::target, fmt::format("{} did not answer an HTTP request ({})", address.to_string(),
+                                              got.bytes ? "not HTTP" : got.ended));
     auto head_end = head.find("\r\n\r\n");
     auto length_at = head.find("ontent-Length:");
     if (head_end != std::string::npos) {
@@ -381,13 +386,17 @@ std::vector<LingerCase> parse_linger_cases(const std::vector<std::string>& value
             int t = 0;
             auto [end, ec] = std::from_chars(seconds.data(), seconds.data() + seconds.size(), t);
             if (ec != std::errc{} || end != seconds.data() + seconds.size() || t < 1 || t > 300)
-                throw bad(v, "linger=T takes whole seconds from 1 to 300 (linger=0 is the case linger0)");
+                throw bad(v, "linger=T takes whole seconds from 1 to 300; linger=0 is the case linger0");
             cases.push_back({LingerCase::linger_timeout, t});
         } else {
             throw bad(v, "unknown case");
         }
     }
     if (cases.empty()) throw bad("", "no case");
+    for (size_t i = 0; i < cases.size(); ++i)
+        for (size_t j = i + 1; j < cases.size(); ++j)
+            if (cases[i].name() == cases[j].name())
+                throw Error::usage(fmt::format("--case: {} given twice", cases[i].name()));
     return cases;
 }
 
@@ -410,7 +419,7 @@ void validate(const LingerConfig& config, const cli::CommonOptions& common) {
 
 // linger0 against a real server: the client resets mid-response. Does the
 // server drop its socket at once, and does it keep serving?
-Outcome run_target_reset(const Hosts& h, const LingerConfig& config, const std::string& target, Pair& p) {
+Outcome run_target_reset(const LingerConfig& config, const std::string& target, Pair& p) {
     Outcome o;
     o.label = "linger0 (client resets mid-response)";
     o.closer = "client";
@@ -422,6 +431,11 @@ Outcome run_target_reset(const Hosts& h, const LingerConfig& config, const std::
                                       address.to_string());
     ::send(p.client.get(), request.data(), request.size(), MSG_NOSIGNAL);
     readable_within(p.client.get(), 2000ms);
+    // Read what has arrived, so that SO_LINGER, not unread input, decides
+    // the RST (the rest of the response may still land in between).
+    std::vector<char> buffer(256 * 1024);
+    while (::recv(p.client.get(), buffer.data(), buffer.size(), MSG_DONTWAIT) > 0) {
+    }
     o.closed_at = Clock::now();
     o.close_ms = timed_close(p.client, 0);
     std::this_thread::sleep_for(100ms);
@@ -444,7 +458,6 @@ Outcome run_target_reset(const Hosts& h, const LingerConfig& config, const std::
     } catch (const Error& e) {
         o.peer_write = e.what();
     }
-    (void)h;
     return o;
 }
 
@@ -484,7 +497,7 @@ report::Report run_linger(const LingerConfig& config, const cli::CommonOptions& 
             Side closer = config.closer == "server" ? Side::server : Side::client;
             Outcome o;
             if (against_target && c.kind == LingerCase::linger0) {
-                o = run_target_reset(h, config, common.target, p);
+                o = run_target_reset(config, common.target, p);
             } else if (c.kind == LingerCase::pipeline) {
                 o = run_pipeline(h, against_target ? "target's" : variant, config, common.target, p);
                 closer = Side::server;
@@ -492,7 +505,7 @@ report::Report run_linger(const LingerConfig& config, const cli::CommonOptions& 
                 p = connect_pair(h, c.kind == LingerCase::linger_timeout
                                         ? std::optional(closer == Side::client ? Side::server : Side::client)
                                         : std::nullopt);
-                o = run_close_case(h, c, closer, config, p);
+                o = run_close_case(c, closer, config, p);
             }
             // The peer closes too, so the closer's side can reach TIME-WAIT.
             p.client.reset();
@@ -508,6 +521,7 @@ report::Report run_linger(const LingerConfig& config, const cli::CommonOptions& 
             row["written_bytes"] = o.written;
             row["delivered_bytes"] = o.delivered;
             if (o.expected) row["expected_bytes"] = *o.expected;
+            if (o.unread) row["unread_bytes"] = *o.unread;
             row["peer_read"] = o.peer_read;
             row["peer_write"] = o.peer_write;
             if (o.server_socket_gone) row["server_socket_gone"] = *o.server_socket_gone;
@@ -563,7 +577,29 @@ report::Report run_linger(const LingerConfig& config, const cli::CommonOptions& 
         }
     }
     output.clear_status();
+    bool interrupted = cli::stop_requested();
+    rows["interrupted"] = interrupted;
+    if (interrupted) r.notes.push_back("interrupted: partial result");
+    if (!sandboxed)
+        r.notes.push_back("counters are the whole host's: other connections may move them, and rst_cause with them");
     r.results = rows;
+    report::json cases = report::json::array();
+    for (const auto& c : config.cases) cases.push_back(c.name());
+    r.config = {{"case", cases},
+                {"closer", config.closer},
+                {"server_close", config.server_close},
+                {"write_size_bytes", config.write_size},
+                {"unread_size_bytes", config.unread_size},
+                {"response_size_bytes", config.response_size},
+                {"path", config.path},
+                {"no_sandbox", common.no_sandbox}};
+    if (against_target) r.config["target"] = common.target;
+    // What shapes TIME-WAIT and the FIN's life (a sandbox starts from the kernel's defaults).
+    auto read_sysctls = [] {
+        return kernel::sysctls_json({"net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_max_tw_buckets",
+                                     "net.ipv4.tcp_orphan_retries"});
+    };
+    r.sysctls = sandboxed ? sandbox::Sandbox().run_in(Side::client, read_sysctls) : read_sysctls();
     r.tables.push_back(std::move(table));
     return r;
 }

@@ -40,7 +40,11 @@ TEST_CASE("the retransmission timer aborts at the first expiry past the limit") 
     // The backoff is capped at 120 s per step.
     CHECK(kernel::retransmission_giveup(200ms, 15) > 924600ms);
     CHECK(kernel::retransmission_giveup(200ms, 15) < 924600ms + 2 * 120000ms);
-    CHECK(kernel::retransmission_giveup(204ms, 15, 2500ms) == 412ms + 2500ms);
-    // A FIN gets no loss probe: the user timeout counts from one RTO.
-    CHECK(kernel::retransmission_giveup(204ms, 15, 1000ms, false) == 206ms + 1000ms);
+    // The user timeout's last timer is clamped to what is left (2500 - 424 - 832 = 1244 ms: level 1).
+    CHECK(kernel::retransmission_giveup(204ms, 15, 2500ms) == 412ms + 2500ms + 16ms);
+    // Several segments in flight: the loss probe goes at once, the RTO follows.
+    CHECK(kernel::first_rto_retransmission(204ms, kernel::LossProbe::several_segments) == 10ms + 206ms);
+    CHECK(kernel::retransmission_giveup(204ms, 2, std::nullopt, kernel::LossProbe::several_segments) ==
+          216ms + 2904ms);
+    CHECK(kernel::retransmission_giveup(204ms, 15, 1000ms, kernel::LossProbe::none) == 206ms + 1000ms + 16ms);
 }

@@ -12,6 +12,7 @@
 
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <map>
 
 #include <atomic>
@@ -155,31 +156,34 @@ int unsent_bytes(int fd) {
 }
 
 // The shared shape of the fault tests: data flows, the fault stops it in
-// both directions (the client's is sent, lost and stays unacked; the
-// server's finds no route and stays unsent), and restore() lets the
-// client's retransmission and then the server's pending data through.
-void check_fault_holds_data_until_restore(Sandbox& sb, void (Sandbox::*fault)()) {
+// both directions (the side that still has its link sends, loses and stays
+// unacked; the side whose link or route is gone keeps its data unsent), and
+// restore() lets the retransmission and then the pending data through.
+void check_fault_holds_data_until_restore(Sandbox& sb, const std::function<void()>& fault,
+                                          Side isolated = Side::server) {
     auto conn = connect_across(sb, sb.address(Side::client));
     send_all(conn.client.get(), "before");
     REQUIRE(receive(conn.server.get(), 6, 2s) == "before");
     REQUIRE(all_acked_within(conn.client.get(), 2s));
 
-    (sb.*fault)();
+    fault();
     const std::string to_server(100, 'c'), to_client(100, 's');
     send_all(conn.client.get(), to_server);
     send_all(conn.server.get(), to_client);
     pollfd both[] = {{conn.client.get(), POLLIN, 0}, {conn.server.get(), POLLIN, 0}};
     CHECK(::poll(both, 2, 300) == 0);
-    CHECK(net::tcp_info(conn.client.get()).unacked >= 1);
-    CHECK(net::tcp_info(conn.server.get()).unacked == 0);
-    CHECK(unsent_bytes(conn.server.get()) == static_cast<int>(to_client.size()));
+    int sender = isolated == Side::server ? conn.client.get() : conn.server.get();
+    int stuck = isolated == Side::server ? conn.server.get() : conn.client.get();
+    CHECK(net::tcp_info(sender).unacked >= 1);
+    CHECK(net::tcp_info(stuck).unacked == 0);
+    CHECK(unsent_bytes(stuck) == 100);
 
     sb.restore();
     CHECK(receive(conn.server.get(), to_server.size(), 5s) == to_server);
     CHECK(receive(conn.client.get(), to_client.size(), 5s) == to_client);
     CHECK(all_acked_within(conn.client.get(), 2s));
     // The first transmission was lost: only a retransmission can have delivered it.
-    CHECK(net::tcp_info(conn.client.get()).total_retrans >= 1);
+    CHECK(net::tcp_info(sender).total_retrans >= 1);
 }
 
 }  // namespace
@@ -381,7 +385,13 @@ TEST_CASE("extra client addresses are usable as the source of connections to the
 TEST_CASE("cut holds data both ways, unacked, until restore lets retransmission deliver it") {
     if (!sandbox_available()) return;
     Sandbox sb;
-    check_fault_holds_data_until_restore(sb, &Sandbox::cut);
+    check_fault_holds_data_until_restore(sb, [&] { sb.cut(); });
+}
+
+TEST_CASE("cut of the client's end holds data both ways too (the client vanished)") {
+    if (!sandbox_available()) return;
+    Sandbox sb;
+    check_fault_holds_data_until_restore(sb, [&] { sb.cut(Side::client); }, Side::client);
 }
 
 TEST_CASE("blackhole drops the client's data by reverse-path filtering until restore") {
@@ -389,7 +399,7 @@ TEST_CASE("blackhole drops the client's data by reverse-path filtering until res
     Sandbox sb;
     auto rp_filter_before = sb.sysctl(Side::server, "net.ipv4.conf.all.rp_filter");
     auto counters_before = sb.run_in(Side::server, sockdrill::kernel::read_counters);
-    check_fault_holds_data_until_restore(sb, &Sandbox::blackhole);
+    check_fault_holds_data_until_restore(sb, [&] { sb.blackhole(); });
     auto counters_after = sb.run_in(Side::server, sockdrill::kernel::read_counters);
     // The client's segments did reach the server's host: it counted them as
     // reverse-path drops (LINUX_MIB_IPRPFILTER).

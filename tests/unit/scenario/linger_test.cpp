@@ -39,6 +39,7 @@ TEST_CASE("bad --case values are usage errors naming the flag") {
     CHECK(usage_error({"linger=1.5"}) == 2);
     CHECK(usage_error({"linger=999"}) == 2);
     CHECK(usage_error({"linger="}) == 2);
+    CHECK(usage_error({"normal", "normal"}) == 2);
 }
 
 TEST_CASE("--target runs only the cases that need one end") {
