@@ -1,15 +1,38 @@
 #include "kernel/tcp_timers.hpp"
 
+#include <sys/utsname.h>
+
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 
 namespace sockdrill::kernel {
 
+int kernel_hz() {
+    static const int hz = [] {
+        // The build configuration, where the distribution ships it; HZ is
+        // not exposed at run time otherwise (CLK_TCK is USER_HZ, always 100).
+        utsname u{};
+        if (::uname(&u) == 0) {
+            std::ifstream config(std::string("/boot/config-") + u.release);
+            std::string line;
+            while (std::getline(config, line))
+                if (line.rfind("CONFIG_HZ=", 0) == 0) return std::max(100, std::atoi(line.c_str() + 10));
+        }
+        return 250;  // Debian's default
+    }();
+    return hz;
+}
+
 milliseconds timer_wheel_slack(milliseconds delay) {
-    constexpr int64_t kJiffyMs = 4;  // HZ=250, Debian's default
-    int64_t jiffies = (delay.count() + kJiffyMs - 1) / kJiffyMs;
-    int64_t granularity = 1;  // jiffies, 8x per level; level 0 holds up to 63
-    while (jiffies >= 64 * granularity && granularity < (int64_t(1) << 24)) granularity *= 8;
-    return milliseconds(granularity * kJiffyMs / 2);
+    const double jiffy_ms = 1000.0 / kernel_hz();
+    auto jiffies = int64_t(std::ceil(double(delay.count()) / jiffy_ms));
+    // Level n starts at LVL_START(n) = 63 << 3(n-1) jiffies and ticks every 8^n.
+    int64_t granularity = 1;
+    while (jiffies >= 63 * granularity && granularity < (int64_t(1) << 24)) granularity *= 8;
+    return milliseconds(int64_t(double(granularity) * jiffy_ms / 2));
 }
 
 milliseconds keepalive_detection(const net::Keepalive& keepalive, milliseconds since_last_ack) {

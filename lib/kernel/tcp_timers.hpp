@@ -17,6 +17,9 @@ using std::chrono::milliseconds;
 constexpr milliseconds kRtoMin{200};
 constexpr milliseconds kRtoMax{120000};
 
+/// The kernel's HZ, from /boot/config-RELEASE; 250 (Debian's) when absent.
+int kernel_hz();
+
 /// What the kernel's timer wheel adds to a timer of this length, on
 /// average: a timer lands in a level whose granularity is 8^level jiffies
 /// (4 ms each at HZ=250), and expires at the next tick of that level, so a
