@@ -1,5 +1,7 @@
 #include "sandbox/tap.hpp"
 
+#include "sandbox/sandbox.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -297,36 +299,13 @@ void count_in(FlowSummary& summary, FlowState& state, const Segment& s) {
 
 /// The calling thread in `netns` (when it holds a descriptor) until
 /// destruction, then back in the namespace it started in, on every path out.
-class ThreadNetns {
-  public:
-    explicit ThreadNetns(const net::Fd& netns, std::string_view interface) {
-        if (!netns) return;
-        previous_ = net::Fd(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
-        if (!previous_) throw environment_error(interface, "open /proc/thread-self/ns/net", errno);
-        if (::setns(netns.get(), CLONE_NEWNET) < 0)
-            throw environment_error(interface, "setns into the namespace", errno);
-    }
-    ~ThreadNetns() {
-        // Going back cannot fail for lack of privilege (we were there a moment
-        // ago); if it fails anyway, this thread would open every later socket
-        // in the wrong namespace, which is worse than stopping here.
-        if (previous_ && ::setns(previous_.get(), CLONE_NEWNET) < 0) std::abort();
-    }
-    ThreadNetns(const ThreadNetns&) = delete;
-    ThreadNetns& operator=(const ThreadNetns&) = delete;
-
-    static Error environment_error(std::string_view interface, std::string_view what, int err) {
-        std::string_view hint =
-            err == EPERM ? " (needs CAP_NET_RAW; setns needs CAP_SYS_ADMIN)" : "";
-        return Error(Exit::environment,
-                     fmt::format("tap {}: {}: {} ({}){}", interface, what, errno_name(err),
-                                 std::strerror(err), hint),
-                     err);
-    }
-
-  private:
-    net::Fd previous_;
-};
+// A tap error, one line naming the interface and the step.
+Error tap_error(std::string_view interface, std::string_view what, int err) {
+    std::string_view hint = err == EPERM ? " (needs CAP_NET_RAW; setns needs CAP_SYS_ADMIN)" : "";
+    return Error(Exit::environment,
+                 fmt::format("tap {}: {}: {} ({}){}", interface, what, errno_name(err), std::strerror(err), hint),
+                 err);
+}
 
 // Bytes kept of each packet: Ethernet + two VLAN tags + IPv4 or IPv6 with
 // options or a few extension headers + the longest TCP header. The payload is
@@ -353,7 +332,7 @@ void attach_tcp_filter(int fd, std::string_view interface) {
     };
     sock_fprog program{static_cast<unsigned short>(std::size(code)), code};
     if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) < 0)
-        throw ThreadNetns::environment_error(interface, "SO_ATTACH_FILTER", errno);
+        throw tap_error(interface, "SO_ATTACH_FILTER", errno);
 }
 
 void enlarge_receive_buffer(int fd) {
@@ -368,11 +347,13 @@ void enlarge_receive_buffer(int fd) {
 // ETH_P_ALL and the interface, so no packet of another interface slips in
 // between socket() and bind().
 net::Fd open_packet_socket(const net::Fd& netns, const std::string& interface) {
-    ThreadNetns inside(netns, interface);
+    // The socket belongs to the namespace it is created in; the thread goes home after.
+    std::optional<NetnsGuard> inside;
+    if (netns) inside.emplace(netns);
     net::Fd fd(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
-    if (!fd) throw ThreadNetns::environment_error(interface, "socket AF_PACKET", errno);
+    if (!fd) throw tap_error(interface, "socket AF_PACKET", errno);
     unsigned index = ::if_nametoindex(interface.c_str());
-    if (index == 0) throw ThreadNetns::environment_error(interface, "no such interface", errno);
+    if (index == 0) throw tap_error(interface, "no such interface", errno);
     attach_tcp_filter(fd.get(), interface);
     enlarge_receive_buffer(fd.get());
     sockaddr_ll address{};
@@ -380,7 +361,7 @@ net::Fd open_packet_socket(const net::Fd& netns, const std::string& interface) {
     address.sll_protocol = htons(ETH_P_ALL);
     address.sll_ifindex = static_cast<int>(index);
     if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof address) < 0)
-        throw ThreadNetns::environment_error(interface, "bind", errno);
+        throw tap_error(interface, "bind", errno);
     return fd;
 }
 
@@ -566,7 +547,7 @@ Tap::Tap(const net::Fd& netns, const std::string& interface, size_t max_segments
     impl_->max_segments = max_segments;
     impl_->packets = open_packet_socket(netns, interface);
     impl_->wakeup = net::Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!impl_->wakeup) throw ThreadNetns::environment_error(interface, "eventfd", errno);
+    if (!impl_->wakeup) throw tap_error(interface, "eventfd", errno);
     impl_->thread = std::thread([impl = impl_.get()] { impl->record(); });
 }
 

@@ -36,10 +36,6 @@ using sandbox::Vanish;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-double ms_between(Clock::time_point from, Clock::time_point to) {
-    return std::chrono::duration<double, std::milli>(to - from).count();
-}
-
 // The server host's application: it echoes whatever it reads (the
 // heartbeat's pong) until it is told to stall (stop reading) or to forget
 // (close its socket in TCP_REPAIR mode: no FIN, no RST).

@@ -1,6 +1,8 @@
 #pragma once
 // The two halves of sockdrill-halfopen and what they share; only
 // halfopen*.cpp include this.
+#include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -20,5 +22,10 @@ std::string_view method_label(Method method);
 
 /// "412 ms", "3.01 s", "never" for a duration in milliseconds.
 std::string format_ms(std::optional<double> ms);
+
+/// Milliseconds between two steady-clock times, fractional.
+inline double ms_between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+    return std::chrono::duration<double, std::milli>(to - from).count();
+}
 
 }  // namespace sockdrill::scenario

@@ -28,9 +28,7 @@ using sandbox::Vanish;
 using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 
-double ms_since(Clock::time_point from) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - from).count();
-}
+double ms_since(Clock::time_point from) { return ms_between(from, Clock::now()); }
 
 // One keep-alive request, and its whole response read, so the connection is
 // idle and healthy when the client vanishes.
