@@ -15,7 +15,7 @@ DEB_PACKAGES := build-essential cmake pkg-config libcli11-dev libfmt-dev doctest
 all: build
 
 # The public tools the benchmarks compare against.
-BENCH_PACKAGES := wrk nginx-light linux-perf time
+BENCH_PACKAGES := wrk nginx-light linux-perf time apache2-utils
 
 # Installs only what is missing, and says nothing when everything is there.
 deps:
@@ -61,6 +61,7 @@ fuzz: deps
 bench: build deps-bench
 	tests/bench/serve.sh $(BUILD)
 	tests/bench/census.sh $(BUILD)
+	tests/bench/churn.sh $(BUILD)
 
 lint:
 	mandoc -T lint -W warning man/*.1 man/*.7
