@@ -159,10 +159,10 @@ assert_jq "$j" "[.results.sockets[] | select(.state == \"ESTABLISHED\") | .tcp_i
   "tcp_info_fields_are_filled"
 assert_jq "$j" "[.results.sockets[] | select(.state == \"TIME-WAIT\") | .timer.name == \"time-wait\" and .inode == 0] | length == $T and all" \
   "time_wait_rows_have_the_time_wait_timer_and_no_inode"
-j=$(census_json --sockets --sport "$KA")
+j=$(census_json --sockets --sport "$KA" --dport "$P")  # a client port: other tests may reuse it toward other peers
 assert_jq "$j" ".results.sockets | length == 1 and .[0].timer.name == \"keepalive\" and .[0].timer.expires_ms > 0" \
   "keepalive_socket_shows_the_keepalive_timer"
-out=$(census --sockets --sport "$KA")
+out=$(census --sockets --sport "$KA" --dport "$P")
 grep -q "keepalive," <<<"$out" || fail "--sockets table does not show the keepalive timer: $out"
 pass "sockets_table_shows_keepalive_timer"
 
@@ -173,7 +173,7 @@ header=$(head -n 1 <<<"$out")
 grep -q "rtt" <<<"$out" && fail "--columns peer,state,inode still shows rtt: $out"
 [ "$(sed 1d <<<"$out" | grep -c .)" -ge $((1 + 2 * (E + K) + T + 2 * C)) ] || fail "--columns: too few rows: $out"
 pass "columns_choose_what_sockets_shows"
-out=$(census --sockets --sport "$KA" --columns local,timer,rtt_ms,cwnd,bytes_acked,delivery_rate,uid)
+out=$(census --sockets --sport "$KA" --dport "$P" --columns local,timer,rtt_ms,cwnd,bytes_acked,delivery_rate,uid)
 header=$(head -n 1 <<<"$out")
 [ "$(wc -w <<<"$header")" = 7 ] || fail "seven columns asked, header is '$header'"
 row=$(sed -n 2p <<<"$out")
