@@ -63,6 +63,9 @@ struct Theory {
     /// Counted from when the peer's window shut, not from the vanish (the
     /// run adds that moment, as the tap saw it).
     bool from_window_shut = false;
+    /// How much the mechanism itself wanders around `detect_after` (a
+    /// periodic sweep fires anywhere in its period): added to the tolerance.
+    cli::Duration spread{0};
 };
 /// `rto` is the connection's RTO and `since_last_ack` how long ago the peer
 /// last sent anything, both at the vanish; `retries2` the namespace's value;
