@@ -23,22 +23,10 @@ TIME_WAIT=${TIME_WAIT:-50000}
 ESTABLISHED=${ESTABLISHED:-1000}
 CENSUS=$BUILD/sockdrill-census
 [ -x "$CENSUS" ] || { echo "census.sh: $CENSUS is not built" >&2; exit 3; }
-for tool in ss taskset cc awk python3; do
-  command -v "$tool" >/dev/null || { echo "census.sh: $tool is missing (make bench installs it)" >&2; exit 3; }
-done
+. "$HERE/lib.sh"
+bench_setup census
+need ss taskset cc awk python3
 [ -x /usr/bin/time ] || { echo "census.sh: /usr/bin/time is missing (package time; make bench installs it)" >&2; exit 3; }
-
-TMP=$(mktemp -d /tmp/sockdrill-census-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-ulimit -n "$(ulimit -Hn)"
 
 cc -O2 -Wall -o "$TMP/census_sockets" "$HERE/census_sockets.c"
 
@@ -137,7 +125,6 @@ c=$(med t.census); tan=$(med t.ss_tan); tw=$(med t.ss_tw); s=$(med t.ss_s)
 sk=$(med t.sockets); tanoi=$(med t.ss_tanoi)
 r1k=$(med rss.1k); r50k=$(med rss.50k); c1k=$(med t.census_1k)
 verdict() { awk -v r="$1" -v t="$2" 'BEGIN {print (r <= t) ? "met" : "MISSED"}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo
 echo "medians of $RUNS runs, core 1 (ms):"
 printf '  %-40s %8.2f\n' "sockdrill-census (summary), 1k" "$c1k"

@@ -18,46 +18,15 @@ RUNS=${RUNS:-3}
 N=${N:-20000}
 C=${C:-50}
 WRK_DURATION=${WRK_DURATION:-5}
-for tool in ab wrk nginx perf taskset python3 jq; do
-  command -v "$tool" >/dev/null || { echo "churn.sh: $tool is missing (make deps-bench installs it)" >&2; exit 3; }
-done
+. "$(dirname "$0")/lib.sh"
+bench_setup churn
+need ab wrk nginx perf taskset python3 jq curl
 cmake --build "$BUILD" --target churn_driver >/dev/null
 DRIVER="$BUILD/tests/churn_driver"
 
-TMP=$(mktemp -d /tmp/sockdrill-churn-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-ulimit -n "$(ulimit -Hn)"
-
 # --- nginx: one worker on core 0, a 12-byte body, no access log
 PORT=$(free_port)
-cat >"$TMP/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx.err;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 120s;
-  server {
-    listen 127.0.0.1:$PORT backlog=4096;
-    location / { default_type text/plain; return 200 "Hello world!"; }
-  }
-}
-CONF
-taskset -c 0 nginx -c "$TMP/nginx.conf" -e "$TMP/nginx.err" &
-pids+=("$!")
-for _ in $(seq 1 50); do [ -s "$TMP/nginx.pid" ] && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$PORT/" >/dev/null || { echo "churn.sh: nginx did not start" >&2; cat "$TMP/nginx.err" >&2; exit 3; }
+start_nginx "$PORT" backlog=4096
 URL="http://127.0.0.1:$PORT/"
 
 # counted NAME CMD...: runs CMD on core 1 under perf; its stdout goes to
@@ -69,7 +38,6 @@ counted() {
 }
 syscalls() { awk -F, '/raw_syscalls/ {print $1}' "$TMP/perf.$1"; }
 cpu_ms() { awk -F, '/task-clock/ {print $1}' "$TMP/perf.$1"; }
-per() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0) ? a / b : 0}'; }
 # record NAME CONN_PER_S CONNECTIONS FAILED: appends one result row. CPU
 # time per connection (user + system, on the client's core) is the cost
 # that bounds conn/s when the client's core is the bottleneck.

@@ -11,22 +11,11 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
 IDLE=${IDLE:-10000}
-for tool in wrk nginx perf taskset python3; do
-  command -v "$tool" >/dev/null || { echo "serve.sh: $tool is missing (make bench installs it)" >&2; exit 3; }
-done
+. "$HERE/lib.sh"
+bench_setup serve
+need wrk nginx perf taskset python3 curl
 
-TMP=$(mktemp -d /tmp/sockdrill-bench.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]:-}"; do [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-ulimit -n "$(ulimit -Hn)"
 
 # --- the two servers, same body size (12 bytes), one worker, no access log
 OUR_PORT=$(free_port)
@@ -35,27 +24,7 @@ taskset -c 0 "$BUILD/sockdrill-serve" --listen "127.0.0.1:$OUR_PORT" --workers 1
 OUR_PID=$!; pids+=("$OUR_PID")
 
 NGINX_PORT=$(free_port)
-cat >"$TMP/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $TMP/nginx.pid;
-error_log $TMP/nginx.err;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 120s;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / { default_type text/plain; return 200 "Hello world!"; }
-  }
-}
-CONF
-taskset -c 0 nginx -c "$TMP/nginx.conf" -e "$TMP/nginx.err" &
-NGINX_MASTER=$!; pids+=("$NGINX_MASTER")
-sleep 0.5
-NGINX_PID=$(pgrep -P "$NGINX_MASTER" | head -1)
-[ -n "$NGINX_PID" ] || { echo "serve.sh: nginx did not start" >&2; cat "$TMP/nginx.err" >&2; exit 3; }
+start_nginx "$NGINX_PORT"
 body_ours=$(curl -s "http://127.0.0.1:$OUR_PORT/" | wc -c)
 body_nginx=$(curl -s "http://127.0.0.1:$NGINX_PORT/" | wc -c)
 echo "bodies: sockdrill-serve $body_ours bytes, nginx $body_nginx bytes"
@@ -96,8 +65,8 @@ echo "== median of $RUNS"
 printf '  %-16s %12s %10s %10s %18s\n' server rps p50_ms p99_ms syscalls/request
 printf '  %-16s %12s %10s %10s %18s\n' sockdrill-serve "$ours_rps" "$ours_p50" "$ours_p99" "$ours_sys"
 printf '  %-16s %12s %10s %10s %18s\n' nginx "$nginx_rps" "$nginx_p50" "$nginx_p99" "$nginx_sys"
-echo "  rps ratio (sockdrill/nginx): $(awk -v a="$ours_rps" -v b="$nginx_rps" 'BEGIN {printf "%.2f", a/b}')  (target >= 1.2)"
-echo "  p99 ratio (sockdrill/nginx): $(awk -v a="$ours_p99" -v b="$nginx_p99" 'BEGIN {printf "%.2f", a/b}')  (target <= 1.0)"
+echo "  rps ratio (sockdrill/nginx): $(ratio "$ours_rps" "$nginx_rps")  (target >= 1.2)"
+echo "  p99 ratio (sockdrill/nginx): $(ratio "$ours_p99" "$nginx_p99")  (target <= 1.0)"
 echo "  syscalls per request: $ours_sys  (target <= 2.1)"
 
 # --- memory per idle keep-alive connection
