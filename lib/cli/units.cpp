@@ -65,6 +65,20 @@ uint64_t parse_count(std::string_view text) {
     return scaled(text, "a count like 100, 10k or 1M", units, std::size(units), true);
 }
 
+double parse_rate(std::string_view text) {
+    static constexpr std::string_view expected = "a rate like 500/s, 2.5k/s or 3000/min";
+    auto fail = [&] { return std::invalid_argument(fmt::format("expected {}, got \"{}\"", expected, text)); };
+    auto slash = text.find('/');
+    if (slash == std::string_view::npos) throw fail();
+    std::string_view unit = text.substr(slash + 1);
+    double per_s = unit == "s" ? 1 : unit == "m" || unit == "min" ? 60 : unit == "h" ? 3600 : 0;
+    if (per_s == 0) throw fail();
+    auto [value, suffix] = split_number(text.substr(0, slash), expected);
+    double scale = suffix.empty() ? 1 : suffix == "k" || suffix == "K" ? 1e3 : suffix == "M" ? 1e6 : 0;
+    if (scale == 0 || value == 0) throw fail();
+    return value * scale / per_s;
+}
+
 std::string format_duration(Duration d) {
     auto us = d.count();
     if (us == 0) return "0s";

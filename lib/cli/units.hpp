@@ -19,6 +19,11 @@ uint64_t parse_size(std::string_view text);
 /// Parses a count with optional k/M/G suffix; throws std::invalid_argument.
 uint64_t parse_count(std::string_view text);
 
+/// Parses a rate, events per second: "500/s", "2.5k/s", "3000/min" (or
+/// "/m"), "1/h"; the count may carry k or M. A bare number is refused: the
+/// unit of time must be said. Throws std::invalid_argument("expected ...").
+double parse_rate(std::string_view text);
+
 /// Shortest exact spelling that parse_duration reads back: "500ms", "2s", "250us".
 std::string format_duration(Duration d);
 /// "4KiB", "1MiB", or plain bytes when not a whole multiple.

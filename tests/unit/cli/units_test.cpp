@@ -155,3 +155,17 @@ TEST_CASE("to_seconds and to_ms convert microseconds to doubles") {
     CHECK(sockdrill::cli::to_seconds(1500ms) == doctest::Approx(1.5));
     CHECK(sockdrill::cli::to_ms(250us) == doctest::Approx(0.25));
 }
+
+TEST_CASE("parse_rate reads events per unit of time and insists on the unit") {
+    using sockdrill::cli::parse_rate;
+    CHECK(parse_rate("500/s") == doctest::Approx(500));
+    CHECK(parse_rate("2.5k/s") == doctest::Approx(2500));
+    CHECK(parse_rate("1M/s") == doctest::Approx(1e6));
+    CHECK(parse_rate("3000/min") == doctest::Approx(50));
+    CHECK(parse_rate("600/m") == doctest::Approx(10));
+    CHECK(parse_rate("36/h") == doctest::Approx(0.01));
+    for (const char* bad : {"500", "", "/s", "0/s", "-5/s", "5/", "5/d", "fast/s", "5x/s", "5 /s"}) {
+        CAPTURE(bad);
+        CHECK_THROWS_AS(parse_rate(bad), std::invalid_argument);
+    }
+}
