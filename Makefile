@@ -62,6 +62,7 @@ bench: build deps-bench
 	tests/bench/serve.sh $(BUILD)
 	tests/bench/census.sh $(BUILD)
 	tests/bench/churn.sh $(BUILD)
+	tests/bench/storm.sh $(BUILD)
 
 lint:
 	mandoc -T lint -W warning man/*.1 man/*.7

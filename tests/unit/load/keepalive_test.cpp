@@ -1,0 +1,461 @@
+// load::KeepaliveDriver against the embedded server on loopback: count and
+// duration bounds, pipelining, reconnects, echo, open-loop pacing and the
+// coordinated-omission correction, server closes, errors as data, interval
+// snapshots, bad options, and many idle connections that cost little.
+#include "load/keepalive.hpp"
+
+#include <sys/socket.h>
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "net/error.hpp"
+#include "net/socket.hpp"
+#include "server/server.hpp"
+
+using namespace std::chrono_literals;
+using sockdrill::Error;
+using sockdrill::Exit;
+namespace load = sockdrill::load;
+namespace net = sockdrill::net;
+namespace server = sockdrill::server;
+
+namespace {
+
+// The embedded server on 127.0.0.1:<any>, stopped at the end of the scope.
+struct RunningServer {
+    explicit RunningServer(server::Config config = {}) : server(adjust(std::move(config))) {
+        server.start();
+    }
+    ~RunningServer() { server.stop(); }
+    net::Address address() const { return server.addresses().front(); }
+    static server::Config adjust(server::Config c) {
+        c.listen = {"127.0.0.1:0"};
+        c.drain_timeout = 1s;
+        return c;
+    }
+    server::Server server;
+};
+
+load::KeepaliveConfig keepalive_to(const net::Address& target) {
+    load::KeepaliveConfig c;
+    c.target = target;
+    c.connect_timeout = 2s;
+    c.io_timeout = 2s;
+    c.stop_on_signal = false;
+    return c;
+}
+
+bool eventually(const std::function<bool()>& f, int tries = 200) {
+    for (int i = 0; i < tries; ++i) {
+        if (f()) return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return f();
+}
+
+// A listener that never accepts: the kernel completes each handshake into
+// the accept queue, so the client's connections are established and stay
+// idle, and nothing in this process spends memory on the server side.
+struct SilentListener {
+    SilentListener() : fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+        auto any = net::Address::parse("127.0.0.1:0");
+        REQUIRE(::bind(fd.get(), any.sa(), any.len()) == 0);
+        REQUIRE(::listen(fd.get(), 4096) == 0);
+        address = net::local_address(fd.get());
+    }
+    net::Fd fd;
+    net::Address address;
+};
+
+uint64_t rss_bytes() {
+    std::ifstream status("/proc/self/status");
+    std::string key;
+    while (status >> key) {
+        if (key == "VmRSS:") {
+            uint64_t kib = 0;
+            status >> kib;
+            return kib * 1024;
+        }
+        status.ignore(4096, '\n');
+    }
+    return 0;
+}
+
+uint64_t calls(const load::KeepaliveStats& s, load::Syscall call) {
+    return s.syscalls[static_cast<size_t>(call)];
+}
+
+}  // namespace
+
+TEST_CASE("keepalive: closed loop sends exactly count requests over connections it keeps open") {
+    RunningServer s;
+    auto config = keepalive_to(s.address());
+    config.count = 500;
+    config.connections = 10;
+    config.threads = 2;
+    auto result = load::run_keepalive(config);
+    CHECK(result.stats.sent == 500);
+    CHECK(result.stats.completed == 500);
+    CHECK(result.stats.latency.count() == 500);
+    CHECK(result.stats.lost == 0);
+    CHECK(result.stats.abandoned == 0);
+    CHECK(result.stats.errors.total() == 0);
+    CHECK(result.stats.connections.opened == 10);
+    CHECK(result.stats.connections.closed_by_client == 10);
+    CHECK(result.stats.connections.reconnects == 0);
+    CHECK(result.stats.connections.peak_open == 10);
+    CHECK(!result.stopped);
+    CHECK(eventually([&] {
+        auto snap = s.server.snapshot();
+        return snap.accepted == 10 && snap.requests == 500;
+    }));
+}
+
+TEST_CASE("keepalive: a duration ends a closed-loop run and outstanding requests finish") {
+    RunningServer s;
+    auto config = keepalive_to(s.address());
+    config.duration = 300ms;
+    config.connections = 4;
+    auto result = load::run_keepalive(config);
+    CHECK(result.elapsed_s >= 0.3);
+    CHECK(result.elapsed_s < 1.5);
+    CHECK(result.stats.completed > 100);
+    CHECK(result.stats.completed == result.stats.sent);
+    CHECK(result.stats.abandoned == 0);
+    CHECK(result.requests_per_s() > 0);
+}
+
+TEST_CASE("keepalive: one request costs a send, a recv and a share of epoll_wait") {
+    using load::Syscall;
+    RunningServer s;
+    auto config = keepalive_to(s.address());
+    config.count = 1000;
+    config.connections = 1;
+    auto result = load::run_keepalive(config);
+    REQUIRE(result.stats.completed == 1000);
+    const auto& st = result.stats;
+    CHECK(calls(st, Syscall::socket) == 1);
+    CHECK(calls(st, Syscall::connect) == 1);
+    CHECK(calls(st, Syscall::epoll_ctl) == 1);
+    CHECK(calls(st, Syscall::close) == 1);
+    CHECK(calls(st, Syscall::send) == 1000);
+    CHECK(calls(st, Syscall::recv) <= 1100);
+    CHECK(calls(st, Syscall::epoll_wait) <= 1100);
+    nlohmann::json j = result;
+    CHECK(j["syscalls_per_request"].get<double>() < 3.5);
+}
+
+TEST_CASE("keepalive: pipeline K keeps up to K requests outstanding and sends them in batches") {
+    using load::Syscall;
+    RunningServer s;
+    auto config = keepalive_to(s.address());
+    config.count = 800;
+    config.connections = 2;
+    config.pipeline = 8;
+    auto result = load::run_keepalive(config);
+    CHECK(result.stats.completed == 800);
+    CHECK(result.stats.errors.total() == 0);
+    CHECK(result.stats.connections.opened == 2);
+    // Responses come back several per read, and the freed slots leave in one send.
+    CAPTURE(calls(result.stats, Syscall::send));
+    CHECK(calls(result.stats, Syscall::send) < 800 / 2);
+    CHECK(eventually([&] { return s.server.snapshot().requests == 800; }));
+}
+
+TEST_CASE("keepalive: requests_per_conn=1 opens a connection per request (no keep-alive)") {
+    RunningServer s;
+    auto config = keepalive_to(s.address());
+    config.count = 60;
+    config.connections = 3;
+    config.requests_per_conn = 1;
+    auto result = load::run_keepalive(config);
+    CHECK(result.stats.completed == 60);
+    CHECK(result.stats.connections.opened == 60);
+    CHECK(result.stats.connections.closed_by_client == 60);
+    CHECK(result.stats.connections.reconnects == 57);
+    CHECK(result.stats.errors.total() == 0);
+    CHECK(result.stats.connect.count() == 60);
+    CHECK(eventually([&] { return s.server.snapshot().accepted == 60; }));
+
+    // requests_per_conn=4 on one slot: fifteen connections of four requests each.
+    config.requests_per_conn = 4;
+    config.connections = 1;
+    auto four = load::run_keepalive(config);
+    CHECK(four.stats.completed == 60);
+    CHECK(four.stats.connections.opened == 15);
+}
+
+TEST_CASE("keepalive: echo payloads of a given size, pipelined") {
+    server::Config echo;
+    echo.mode = "echo";
+    RunningServer s(echo);
+    auto config = keepalive_to(s.address());
+    config.payload = load::Payload::echo;
+    config.echo_size = 10'000;
+    config.pipeline = 3;
+    config.connections = 2;
+    config.count = 90;
+    auto result = load::run_keepalive(config);
+    CHECK(result.stats.completed == 90);
+    CHECK(result.stats.bytes_sent == 900'000);
+    CHECK(result.stats.bytes_received == 900'000);
+    CHECK(result.stats.errors.total() == 0);
+}
+
+TEST_CASE("keepalive: HTTP method, headers and body go out as configured") {
+    RunningServer s;
+    auto config = keepalive_to(s.address());
+    config.http_method = "POST";
+    config.http_path = "/status/201";
+    config.http_headers = {"X-Test: 1"};
+    config.http_body = "hello";
+    std::string request = load::format_request(config);
+    CHECK(request.rfind("POST /status/201 HTTP/1.1\r\n", 0) == 0);
+    CHECK(request.find("\r\nX-Test: 1\r\n") != std::string::npos);
+    CHECK(request.find("\r\nContent-Length: 5\r\n\r\nhello") != std::string::npos);
+    config.count = 20;
+    auto result = load::run_keepalive(config);
+    CHECK(result.stats.completed == 20);
+    CHECK(result.stats.non_2xx == 0);  // 201 is a 2xx
+    CHECK(eventually([&] { return s.server.snapshot().bytes_in == 20 * request.size(); }));
+
+    config.http_path = "/status/503";
+    auto unavailable = load::run_keepalive(config);
+    CHECK(unavailable.stats.completed == 20);
+    CHECK(unavailable.stats.non_2xx == 20);
+}
+
+TEST_CASE("keepalive: open loop keeps the rate on schedule over a second") {
+    RunningServer s;
+    auto config = keepalive_to(s.address());
+    config.rate = 1000;
+    config.duration = 1s;
+    config.connections = 20;
+    config.threads = 2;
+    auto result = load::run_keepalive(config);
+    // 1000 requests due in [0, 1 s), every one sent and answered.
+    CHECK(result.stats.sent == 1000);
+    CHECK(result.stats.completed == 1000);
+    CHECK(result.stats.late < 50);
+    CHECK(result.requests_per_s() == doctest::Approx(1000).epsilon(0.03));
+    nlohmann::json j = result;
+    CHECK(j["target_rate_per_s"] == 1000.0);
+}
+
+TEST_CASE(
+    "keepalive: open-loop latency counts from when a request was due (coordinated omission)") {
+    // A server that takes 20 ms per request on one connection serves 50/s.
+    server::Config slow;
+    slow.response_delay = 20ms;
+    RunningServer s(slow);
+    auto config = keepalive_to(s.address());
+    config.connections = 1;
+    config.duration = 400ms;
+
+    // Closed loop waits for each response before it sends the next: every
+    // latency is the server's 20 ms, and the queue the server built is hidden.
+    auto closed = load::run_keepalive(config);
+    REQUIRE(closed.stats.completed >= 10);
+    CHECK(closed.stats.latency.percentile(99) >= 20'000);
+    CHECK(closed.stats.latency.percentile(99) < 35'000);
+
+    // Open loop at 100/s, twice what the server serves: request i is due at
+    // 10 i ms but answered at about 20 (i + 1) ms, so its latency grows by
+    // 10 ms a request: the last of 40 waited about 410 ms.
+    config.rate = 100;
+    auto open = load::run_keepalive(config);
+    REQUIRE(open.stats.completed == 40);
+    CHECK(open.stats.latency.percentile(50) > 150'000);
+    CHECK(open.stats.latency.percentile(99) > 350'000);
+    CHECK(open.stats.latency.percentile(99) > 10 * closed.stats.latency.percentile(99));
+    CHECK(open.stats.late > 30);
+}
+
+TEST_CASE("keepalive: a server closing after max_requests is a close by the server, not an error") {
+    server::Config limited;
+    limited.max_requests = 5;
+    RunningServer s(limited);
+    auto config = keepalive_to(s.address());
+    config.count = 100;
+    config.connections = 2;
+    auto result = load::run_keepalive(config);
+    CHECK(result.stats.completed == 100);
+    CHECK(result.stats.errors.total() == 0);
+    CHECK(result.stats.lost == 0);
+    // Every connection but the last one or two carried five requests and
+    // was closed by the server; those still open at the end, by the client.
+    const auto& conns = result.stats.connections;
+    CHECK(conns.closed_by_server >= 19);
+    CHECK(conns.opened == conns.closed_by_server + conns.closed_by_client);
+    CHECK(conns.reconnects == conns.opened - 2);
+    CHECK(conns.failed == 0);
+    CHECK(eventually([&] {
+        return s.server.snapshot().closed[static_cast<size_t>(server::CloseReason::max_requests)] ==
+               conns.closed_by_server;
+    }));
+}
+
+TEST_CASE("keepalive: a server idle timeout closes idle connections, which reopen") {
+    // The server sweeps its timeouts every 100 ms: a connection idle for
+    // 50 ms is closed within 150 ms, whether it carried a request or not.
+    server::Config quick;
+    quick.keepalive_timeout = 50ms;
+    quick.header_timeout = 50ms;
+    RunningServer s(quick);
+    auto config = keepalive_to(s.address());
+    config.connections = 4;
+    config.rate = 10;
+    config.duration = 600ms;
+    auto result = load::run_keepalive(config);
+    CHECK(result.stats.connections.closed_by_server >= 4);
+    CHECK(result.stats.connections.reconnects >= 4);
+    // A request sent just as the server closed is lost (the idle-timeout
+    // race): counted, with its error, never silently dropped.
+    CHECK(result.stats.completed + result.stats.lost == result.stats.sent);
+    CHECK(result.stats.errors.total() == result.stats.connections.failed);
+}
+
+TEST_CASE("keepalive: refused connects are counted by phase and errno, and retried after a delay") {
+    SilentListener placeholder;  // a port of ours; closing the listener makes it refuse
+    auto target = placeholder.address;
+    placeholder.fd.reset();
+    auto config = keepalive_to(target);
+    config.connections = 2;
+    config.duration = 200ms;
+    config.reconnect_delay = 20ms;
+    auto result = load::run_keepalive(config);
+    uint64_t refused = result.stats.errors.count(load::Phase::connect, ECONNREFUSED);
+    CHECK(refused >= 2);
+    CHECK(refused <= 2 * (200 / 20 + 2));  // the delay keeps retries from spinning
+    CHECK(result.stats.connections.failed == refused);
+    CHECK(result.stats.completed == 0);
+    nlohmann::json j = result;
+    CHECK(j["errors"]["connect"]["ECONNREFUSED"] == refused);
+}
+
+TEST_CASE("keepalive: a response that never comes is a read ETIMEDOUT and a lost request") {
+    server::Config stalled;
+    stalled.response_delay = 2s;
+    RunningServer s(stalled);
+    auto config = keepalive_to(s.address());
+    config.connections = 2;
+    config.count = 2;
+    config.io_timeout = 100ms;
+    auto result = load::run_keepalive(config);
+    CHECK(result.stats.errors.count(load::Phase::read, ETIMEDOUT) == 2);
+    CHECK(result.stats.lost == 2);
+    CHECK(result.stats.completed == 0);
+    CHECK(result.elapsed_s < 1.0);
+}
+
+TEST_CASE("keepalive: live counters and interval snapshots add up to the result") {
+    RunningServer s;
+    auto config = keepalive_to(s.address());
+    config.duration = 500ms;
+    config.connections = 4;
+    config.threads = 2;
+    uint64_t interval_requests = 0, interval_latencies = 0;
+    int samples = 0;
+    auto result = load::run_keepalive(
+        config,
+        [&](const load::KeepaliveInterval& i, const load::KeepaliveLive& live) {
+            ++samples;
+            interval_requests += i.completed;
+            interval_latencies += i.latency.count();
+            CHECK(i.end_s > i.start_s);
+            CHECK(live.open <= 4);
+            CHECK(live.completed >= interval_requests);
+            nlohmann::json j = i;
+            CHECK(j.contains("p99_us"));
+        },
+        100ms);
+    CHECK(samples >= 3);
+    CHECK(interval_requests > 0);
+    CHECK(interval_requests <= result.stats.completed);
+    CHECK(interval_latencies <= result.stats.completed);
+
+    // With the driver in hand, the last interval collects the rest.
+    load::KeepaliveDriver driver(config);
+    driver.start();
+    std::this_thread::sleep_for(150ms);
+    auto first = driver.take_interval();
+    CHECK(first.completed > 0);
+    CHECK(driver.live().open == 4);
+    driver.stop();
+    auto stopped = driver.wait();
+    auto rest = driver.take_interval();
+    CHECK(stopped.stopped);
+    CHECK(first.completed + rest.completed == stopped.stats.completed);
+    CHECK(first.latency.count() + rest.latency.count() == stopped.stats.completed);
+}
+
+TEST_CASE("keepalive: 2,000 idle connections stay open and cost under 1 KiB each") {
+    SilentListener listener;
+    auto config = keepalive_to(listener.address);
+    config.connections = 2000;
+    config.threads = 2;
+    config.idle = true;
+    config.duration = 10s;
+    config.sources = {net::Address::parse_host("127.0.0.2"), net::Address::parse_host("127.0.0.3")};
+    load::KeepaliveDriver driver(config);
+    uint64_t before = rss_bytes();
+    driver.start();
+    REQUIRE(eventually([&] { return driver.live().open == 2000; }, 300));
+    uint64_t after = rss_bytes();
+    std::this_thread::sleep_for(100ms);
+    CHECK(driver.live().open == 2000);  // held, not dropped
+    driver.stop();
+    auto result = driver.wait();
+    double per_connection = (static_cast<double>(after) - static_cast<double>(before)) / 2000;
+    MESSAGE("RSS growth per idle connection: " << per_connection << " bytes");
+    CHECK(per_connection < 1024);
+    CHECK(result.stats.connections.opened == 2000);
+    CHECK(result.stats.connections.closed_by_client == 2000);
+    CHECK(result.stats.sent == 0);
+    CHECK(result.stats.errors.total() == 0);
+}
+
+TEST_CASE("keepalive: bad options are one-line usage errors naming the option") {
+    auto config = keepalive_to(net::Address::parse("127.0.0.1:9"));
+    auto rejects = [](const std::function<void()>& f, const char* what) {
+        try {
+            f();
+            FAIL("accepted: " << what);
+        } catch (const Error& e) {
+            std::string message = e.what();
+            CHECK(e.exit() == Exit::usage);
+            CHECK(message.find(what) != std::string::npos);
+            CHECK(message.find('\n') == std::string::npos);
+        }
+    };
+    auto with = [&](const std::function<void(load::KeepaliveConfig&)>& change) {
+        auto c = config;
+        change(c);
+        return [c] { load::validate(c); };
+    };
+    rejects(with([](auto& c) { c.connections = 0; }), "--connections");
+    rejects(with([](auto& c) { c.pipeline = 0; }), "--pipeline");
+    rejects(with([](auto& c) { c.duration = 0s; }), "--duration");
+    rejects(with([](auto& c) { c.ramp = 20s; }), "--ramp");
+    rejects(with([](auto& c) { c.http_headers = {"no colon"}; }), "--header");
+    rejects(with([](auto& c) { c.http_method = "get me"; }), "--method");
+    rejects(with([](auto& c) { c.sources = {net::Address::parse_host("::1")}; }), "--source");
+    rejects([] { load::parse_rate("1000"); }, "--rate");
+    rejects([] { load::parse_rate("fast/s"); }, "--rate");
+    rejects([] { load::parse_rate("10/hour"); }, "--rate");
+    rejects([] { load::KeepaliveDriver driver({}); }, "--target");
+    CHECK(load::parse_rate("1000/s") == 1000);
+    CHECK(load::parse_rate("2.5k/s") == 2500);
+    CHECK(load::parse_rate("600/m") == 10);
+    nlohmann::json j = config;
+    CHECK(j["connections"] == 10);
+    CHECK(j["pipeline"] == 1);
+}
