@@ -10,7 +10,7 @@ pid=$!
 _pids+=("$pid")
 # Wait until it holds its namespaces (two per method).
 held=""
-for _ in $(seq 1 50); do
+for _ in $(seq 1 150); do
   held=$(netns_held_by "$pid")
   [ "$(wc -l <<<"$held")" -ge 4 ] && break
   sleep 0.1
@@ -25,7 +25,7 @@ kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 kill -0 "$pid" 2>/dev/null && fail "sockdrill-halfopen survived kill -9"
 for ns in $held; do
-  for _ in $(seq 1 30); do netns_alive "$ns" || break; sleep 0.1; done
+  for _ in $(seq 1 100); do netns_alive "$ns" || break; sleep 0.1; done
   netns_alive "$ns" && fail "namespace $ns is still held after kill -9"
 done
 ip link show sd-client >/dev/null 2>&1 && fail "a veth was left on the host"
@@ -34,7 +34,7 @@ pass "kill_-9_leaves_no_namespace_veth_or_process"
 # The same after SIGINT: a partial result and exit 130.
 sockdrill-halfopen --vanish cut --after 100ms --max-wait 30s --detect none poll=10s heartbeat=10s --json >"$TMP/out" 2>/dev/null &
 pid=$!
-for _ in $(seq 1 50); do [ "$(netns_held_by "$pid" | wc -l)" -ge 2 ] && break; sleep 0.1; done
+for _ in $(seq 1 150); do [ "$(netns_held_by "$pid" | wc -l)" -ge 2 ] && break; sleep 0.1; done
 held=$(netns_held_by "$pid")
 sleep 0.5
 kill -INT "$pid"
@@ -43,7 +43,7 @@ rc=0; wait "$pid" || rc=$?
 jq -e '.results.interrupted and ([.results.none, .results.poll, .results.heartbeat] | all(.detected == false))' \
   "$TMP/out" >/dev/null || fail "SIGINT prints the partial result, nothing detected, interrupted: $(head -c 800 "$TMP/out")"
 for ns in $held; do
-  for _ in $(seq 1 30); do netns_alive "$ns" || break; sleep 0.1; done
+  for _ in $(seq 1 100); do netns_alive "$ns" || break; sleep 0.1; done
   netns_alive "$ns" && fail "namespace $ns is still held after SIGINT"
 done
 pass "sigint_prints_the_partial_result_cleans_up_and_exits_130"

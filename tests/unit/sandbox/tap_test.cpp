@@ -664,7 +664,10 @@ TEST_CASE("tap: on lo, a data exchange and close show once each, with FIN and no
     CHECK(s.fin_out == 1);
     CHECK(s.fin_in == 1);
     CHECK(s.rst_out + s.rst_in == 0);
-    CHECK(s.retransmissions_out == 0);
+    // lo is shared with the tests that run beside this one: a burst of theirs
+    // can overflow the per-CPU backlog (netdev_max_backlog) and drop one of
+    // these segments, which the kernel then really retransmits.
+    CHECK(s.retransmissions_out <= 1);
     CHECK(s.keepalive_probes_out + s.zero_window_probes_out + s.zero_windows_in == 0);
     // SYN, ACK, data, (ACK of pong), FIN, last ACK out; SYN-ACK, (ACK), pong, ACK of FIN, FIN in.
     CHECK(s.segments_out >= 4);
@@ -708,12 +711,16 @@ TEST_CASE("tap: on lo, the kernel's keepalive probes are counted as keepalive pr
     auto local = net::local_address(pair.client.get());
     auto peer = net::peer_address(pair.client.get());
     net::set_keepalive(pair.client.get(), {1s, 1s, 5});  // the shortest idle the kernel takes
-    CHECK(wait_for([&] { return tap.summary(local, peer).keepalive_probes_out >= 1; }, 3000ms));
+    // The probe and the peer's answer to it (SYN-ACK and that answer: two segments in).
+    CHECK(wait_for([&] {
+        auto now = tap.summary(local, peer);
+        return now.keepalive_probes_out >= 1 && now.segments_in >= 2;
+    }, 3000ms));
     auto s = tap.summary(local, peer);
     CHECK(s.keepalive_probes_out >= 1);
     CHECK(s.zero_window_probes_out == 0);
     CHECK(s.retransmissions_out == 0);
-    CHECK(s.segments_in >= 2);  // SYN-ACK and the answer to the probe
+    CHECK(s.segments_in >= 2);
 }
 
 TEST_CASE("tap: on lo, a full receiver's zero window brings zero-window probes") {
