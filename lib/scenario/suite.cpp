@@ -12,6 +12,9 @@ std::vector<SuiteEntry> suite_entries() {
         {"census", census_checks},
         {"halfopen", halfopen_checks},
         {"linger", linger_checks},
+        {"timewait", timewait_checks},
+        {"backlog", backlog_checks},
+        {"nagle", nagle_checks},
     };
 }
 

@@ -46,5 +46,11 @@ std::vector<Check> census_checks(const SuiteContext& context);
 std::vector<Check> halfopen_checks(const SuiteContext& context);
 /// The close checks (lib/scenario/linger_checks.cpp).
 std::vector<Check> linger_checks(const SuiteContext& context);
+/// The churn checks (lib/scenario/timewait_checks.cpp).
+std::vector<Check> timewait_checks(const SuiteContext& context);
+/// The listen-backlog checks (lib/scenario/backlog_checks.cpp).
+std::vector<Check> backlog_checks(const SuiteContext& context);
+/// The small-write stall checks (lib/scenario/nagle_checks.cpp).
+std::vector<Check> nagle_checks(const SuiteContext& context);
 
 }  // namespace sockdrill::scenario
