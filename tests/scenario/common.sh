@@ -138,7 +138,12 @@ netns_held_by() {
 # netns_alive INODE-LINK: whether any process still holds that namespace, as
 # its own (/proc/PID/ns/net, any thread) or by descriptor. A namespace no one
 # holds is gone: the kernel has removed it with everything in it.
+# (The list is read whole before grep: `find | grep -q` under pipefail
+# reports the SIGPIPE of a find that grep stopped reading, i.e. "not alive"
+# exactly when a holder was found.)
 netns_alive() {
-  { find /proc/[0-9]*/ns/net /proc/[0-9]*/task/[0-9]*/ns/net -maxdepth 0 -printf '%l\n' 2>/dev/null
-    find /proc/[0-9]*/fd -lname 'net:*' -printf '%l\n' 2>/dev/null; } | grep -qxF "$1"
+  local all
+  all=$({ find /proc/[0-9]*/ns/net /proc/[0-9]*/task/[0-9]*/ns/net -maxdepth 0 -printf '%l\n' 2>/dev/null
+          find /proc/[0-9]*/fd -lname 'net:*' -printf '%l\n' 2>/dev/null; } || true)
+  grep -qxF "$1" <<<"$all"
 }
