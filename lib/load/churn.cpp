@@ -10,7 +10,6 @@
 #include "cli/signals.hpp"
 #include "load/churn_worker.hpp"
 #include "net/error.hpp"
-#include "sandbox/sandbox.hpp"
 
 namespace sockdrill::load {
 
@@ -244,20 +243,14 @@ struct ChurnDriver::Worker {
     detail::WorkerPlan plan;
     detail::LiveCells live;
     ChurnStats stats;
-    std::exception_ptr failure;
-    int64_t ended_ns = 0;
-    std::thread thread;
 };
 
 ChurnDriver::ChurnDriver(ChurnConfig config) : config_(std::move(config)) {
     validate(config_);
 }
 
-ChurnDriver::~ChurnDriver() {
-    stop();
-    for (auto& w : workers_)
-        if (w->thread.joinable()) w->thread.join();
-}
+// threads_, the last member, stops and joins the threads before the workers go.
+ChurnDriver::~ChurnDriver() = default;
 
 void ChurnDriver::start() {
     if (!workers_.empty()) return;
@@ -282,25 +275,12 @@ void ChurnDriver::start() {
         }
         workers_.push_back(std::move(w));
     }
-    for (auto& w : workers_) {
-        Worker* worker = w.get();
-        worker->thread = std::thread([this, worker, end_ns] {
-            try {
-                // Sockets belong to the namespace of the thread that creates them.
-                std::optional<sandbox::NetnsGuard> netns;
-                if (config_.netns) netns.emplace(*config_.netns);
-                detail::ChurnWorker loop(config_, worker->plan, start_ns_, end_ns, stop_,
-                                         worker->live, worker->stats);
-                loop.run();
-            } catch (...) {
-                worker->failure = std::current_exception();
-            }
-            std::lock_guard lock(mutex_);
-            worker->ended_ns = detail::monotonic_ns();
-            ++workers_ended_;
-            ended_.notify_all();
-        });
-    }
+    threads_.start(workers_.size(), config_.netns, [this, end_ns](size_t i) {
+        Worker& w = *workers_[i];
+        detail::ChurnWorker loop(config_, w.plan, start_ns_, end_ns, threads_.stop_flag(), w.live,
+                                 w.stats);
+        loop.run();
+    });
 }
 
 LiveCounters ChurnDriver::live() const {
@@ -318,31 +298,19 @@ LiveCounters ChurnDriver::live() const {
 }
 
 void ChurnDriver::stop() {
-    stop_.store(true, std::memory_order_relaxed);
+    threads_.stop();
 }
 
 bool ChurnDriver::wait_for(Duration timeout) {
-    std::unique_lock lock(mutex_);
-    return ended_.wait_for(lock, timeout, [&] { return workers_ended_ == workers_.size(); });
+    return threads_.wait_for(timeout);
 }
 
 ChurnResult ChurnDriver::wait() {
     ChurnResult result;
-    if (joined_) throw Error(Exit::environment, "churn: wait() called twice");
-    {
-        std::unique_lock lock(mutex_);
-        ended_.wait(lock, [&] { return workers_ended_ == workers_.size(); });
-    }
-    for (auto& w : workers_) w->thread.join();
-    joined_ = true;
-    int64_t last_end = start_ns_;
-    for (auto& w : workers_) {
-        if (w->failure) std::rethrow_exception(w->failure);
-        result.stats.merge(w->stats);
-        last_end = std::max(last_end, w->ended_ns);
-    }
+    int64_t last_end = threads_.join("churn", start_ns_);
+    for (auto& w : workers_) result.stats.merge(w->stats);
     result.elapsed_s = static_cast<double>(last_end - start_ns_) / 1e9;
-    result.stopped = stop_.load() || (config_.stop_on_signal && cli::stop_requested());
+    result.stopped = threads_.stop_requested() || (config_.stop_on_signal && cli::stop_requested());
     return result;
 }
 
@@ -351,15 +319,7 @@ ChurnResult run_churn(const ChurnConfig& config,
                       Duration interval) {
     ChurnDriver driver(config);
     driver.start();
-    if (on_sample) {
-        // Samples on a fixed grid, so a slow callback does not stretch the interval.
-        auto next = std::chrono::steady_clock::now() + interval;
-        while (!driver.wait_for(
-            std::chrono::duration_cast<Duration>(next - std::chrono::steady_clock::now()))) {
-            on_sample(driver.live());
-            next += interval;
-        }
-    }
+    if (on_sample) detail::sample_until_end(driver, interval, [&] { on_sample(driver.live()); });
     return driver.wait();
 }
 

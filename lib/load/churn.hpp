@@ -30,6 +30,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "cli/units.hpp"
+#include "load/driver.hpp"
 #include "load/histogram.hpp"
 #include "net/address.hpp"
 #include "net/fd.hpp"
@@ -250,12 +251,8 @@ private:
     struct Worker;
     ChurnConfig config_;
     std::vector<std::unique_ptr<Worker>> workers_;
-    std::atomic<bool> stop_{false};
     int64_t start_ns_ = 0;
-    std::mutex mutex_;
-    std::condition_variable ended_;
-    size_t workers_ended_ = 0;
-    bool joined_ = false;
+    detail::WorkerThreads threads_;  // last: joined before the rest goes
 };
 
 /// Runs a whole churn on the calling thread's behalf: start, then every

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -12,13 +11,18 @@
 #include "load/churn_worker.hpp"
 #include "load/keepalive_worker.hpp"
 #include "net/error.hpp"
-#include "sandbox/sandbox.hpp"
 
 namespace sockdrill::load {
 
 namespace {
 
 constexpr uint64_t kMaxBatchBytes = 64 * 1024 * 1024;
+// Each connection slot costs about 100 bytes and each pipeline slot 8 (its
+// start time): the caps keep a typo from asking for gigabytes (and a
+// bad_alloc that is no usage error).
+constexpr uint64_t kMaxConnections = 1'000'000;
+constexpr uint64_t kMaxPipeline = 1024;
+constexpr uint64_t kMaxOutstanding = 4'000'000;
 
 bool one_line(std::string_view text) {
     return text.find_first_of("\r\n") == std::string_view::npos;
@@ -48,16 +52,24 @@ void validate(const KeepaliveConfig& c) {
         fail(fmt::format("--target {}: expected a port other than 0", c.target.to_string()));
     if (c.threads < 1 || c.threads > 1024)
         fail(fmt::format("--threads: expected 1 to 1024, got {}", c.threads));
-    if (c.connections < 1) fail("--connections: expected at least 1, got 0");
+    if (c.connections < 1 || c.connections > kMaxConnections)
+        fail(
+            fmt::format("--connections: expected 1 to {}, got {}", kMaxConnections, c.connections));
     if (c.rate < 0 || !std::isfinite(c.rate))
         fail("--rate: expected a positive number of requests per second");
-    if (c.pipeline < 1 || c.pipeline > 1024)
-        fail(fmt::format("--pipeline: expected 1 to 1024, got {}", c.pipeline));
-    if (c.duration.count() < 0) fail("--duration: expected 0 or more");
-    if (c.duration.count() == 0 && (c.count == 0 || c.idle))
-        fail("--duration: a run needs a duration (or, with requests, a --count) to end");
+    if (c.pipeline < 1 || c.pipeline > kMaxPipeline)
+        fail(fmt::format("--pipeline: expected 1 to {}, got {}", kMaxPipeline, c.pipeline));
+    if (uint64_t{c.connections} * c.pipeline > kMaxOutstanding)
+        fail(
+            fmt::format("--connections x --pipeline: expected at most {} requests outstanding, "
+                        "got {} x {}",
+                        kMaxOutstanding, c.connections, c.pipeline));
+    // The duration is the hard deadline even with a --count: a server that
+    // refuses, stalls or falls behind must not keep the run going.
+    if (c.duration.count() <= 0)
+        fail("--duration: expected more than 0 (every run needs a deadline, --count or not)");
     if (c.ramp.count() < 0) fail("--ramp: expected 0 or more");
-    if (c.duration.count() > 0 && c.ramp > c.duration)
+    if (c.ramp > c.duration)
         fail(fmt::format("--ramp: expected at most the duration ({}), got {}",
                          cli::format_duration(c.duration), cli::format_duration(c.ramp)));
     if (c.payload == Payload::echo &&
@@ -227,25 +239,19 @@ struct KeepaliveDriver::Worker {
     detail::KeepaliveCells cells;
     detail::IntervalSlot interval;
     KeepaliveStats stats;
-    std::exception_ptr failure;
-    int64_t ended_ns = 0;
-    std::thread thread;
 };
 
 KeepaliveDriver::KeepaliveDriver(KeepaliveConfig config) : config_(std::move(config)) {
     validate(config_);
 }
 
-KeepaliveDriver::~KeepaliveDriver() {
-    stop();
-    for (auto& w : workers_)
-        if (w->thread.joinable()) w->thread.join();
-}
+// threads_, the last member, stops and joins the threads before the workers go.
+KeepaliveDriver::~KeepaliveDriver() = default;
 
 void KeepaliveDriver::start() {
     if (!workers_.empty()) return;
     start_ns_ = interval_start_ns_ = detail::monotonic_ns();
-    int64_t end_ns = config_.duration.count() > 0 ? start_ns_ + config_.duration.count() * 1000 : 0;
+    int64_t end_ns = start_ns_ + config_.duration.count() * 1000;
 
     // Connections, the count and the rate are shared out evenly; a thread
     // that would get no connection is not started. Open-loop schedules are
@@ -263,25 +269,12 @@ void KeepaliveDriver::start() {
         }
         workers_.push_back(std::move(w));
     }
-    for (auto& w : workers_) {
-        Worker* worker = w.get();
-        worker->thread = std::thread([this, worker, end_ns] {
-            try {
-                // Sockets belong to the namespace of the thread that creates them.
-                std::optional<sandbox::NetnsGuard> netns;
-                if (config_.netns) netns.emplace(*config_.netns);
-                detail::KeepaliveWorker loop(config_, worker->plan, start_ns_, end_ns, stop_,
-                                             worker->cells, worker->interval, worker->stats);
-                loop.run();
-            } catch (...) {
-                worker->failure = std::current_exception();
-            }
-            std::lock_guard lock(mutex_);
-            worker->ended_ns = detail::monotonic_ns();
-            ++workers_ended_;
-            ended_.notify_all();
-        });
-    }
+    threads_.start(workers_.size(), config_.netns, [this, end_ns](size_t i) {
+        Worker& w = *workers_[i];
+        detail::KeepaliveWorker loop(config_, w.plan, start_ns_, end_ns, threads_.stop_flag(),
+                                     w.cells, w.interval, w.stats);
+        loop.run();
+    });
 }
 
 KeepaliveLive KeepaliveDriver::live() const {
@@ -320,32 +313,20 @@ KeepaliveInterval KeepaliveDriver::take_interval() {
 }
 
 void KeepaliveDriver::stop() {
-    stop_.store(true, std::memory_order_relaxed);
+    threads_.stop();
 }
 
 bool KeepaliveDriver::wait_for(Duration timeout) {
-    std::unique_lock lock(mutex_);
-    return ended_.wait_for(lock, timeout, [&] { return workers_ended_ == workers_.size(); });
+    return threads_.wait_for(timeout);
 }
 
 KeepaliveResult KeepaliveDriver::wait() {
     KeepaliveResult result;
-    if (joined_) throw Error(Exit::environment, "keepalive: wait() called twice");
-    {
-        std::unique_lock lock(mutex_);
-        ended_.wait(lock, [&] { return workers_ended_ == workers_.size(); });
-    }
-    for (auto& w : workers_) w->thread.join();
-    joined_ = true;
-    int64_t last_end = start_ns_;
-    for (auto& w : workers_) {
-        if (w->failure) std::rethrow_exception(w->failure);
-        result.stats.merge(w->stats);
-        last_end = std::max(last_end, w->ended_ns);
-    }
+    int64_t last_end = threads_.join("keepalive", start_ns_);
+    for (auto& w : workers_) result.stats.merge(w->stats);
     result.elapsed_s = static_cast<double>(last_end - start_ns_) / 1e9;
     result.rate = config_.rate;
-    result.stopped = stop_.load() || (config_.stop_on_signal && cli::stop_requested());
+    result.stopped = threads_.stop_requested() || (config_.stop_on_signal && cli::stop_requested());
     return result;
 }
 
@@ -355,16 +336,11 @@ KeepaliveResult run_keepalive(
     Duration interval) {
     KeepaliveDriver driver(config);
     driver.start();
-    if (on_sample) {
-        // Samples on a fixed grid, so a slow callback does not stretch the interval.
-        auto next = std::chrono::steady_clock::now() + interval;
-        while (!driver.wait_for(
-            std::chrono::duration_cast<Duration>(next - std::chrono::steady_clock::now()))) {
+    if (on_sample)
+        detail::sample_until_end(driver, interval, [&] {
             KeepaliveInterval taken = driver.take_interval();
             on_sample(taken, driver.live());
-            next += interval;
-        }
-    }
+        });
     return driver.wait();
 }
 

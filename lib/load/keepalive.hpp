@@ -12,28 +12,26 @@
 // on the first connection with a free pipeline slot, and its latency counts
 // from when it was due, not when it left, so a server stall shows in the
 // percentiles instead of slowing the client down (coordinated omission
-// corrected, as wrk2 does).
+// corrected, as wrk2 does). The duration is a hard deadline in both loops:
+// requests due before it that no connection was free to carry are counted
+// as abandoned, not sent late.
 //
 // Threads are wrk's: one epoll loop each, plain per-thread statistics merged
 // at the end. Live counters are single-writer relaxed atomics; interval
 // snapshots come from a per-thread histogram the worker publishes under a
 // small mutex every 10 ms (never per request).
-#include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <exception>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "cli/units.hpp"
 #include "load/churn.hpp"
+#include "load/driver.hpp"
 #include "load/histogram.hpp"
 #include "net/address.hpp"
 #include "net/fd.hpp"
@@ -45,15 +43,18 @@ struct KeepaliveConfig {
     net::Address target;
     /// Epoll loops, one per thread.
     unsigned threads = 1;
-    /// Connections kept open, shared out over the threads.
+    /// Connections kept open, shared out over the threads (at most 1,000,000).
     unsigned connections = 10;
     /// Requests due per second, shared out over the threads (open loop); 0 = closed loop.
     double rate = 0;
-    /// Requests sent in all; 0 = no limit (the duration ends the run).
+    /// Requests sent in all; 0 = no limit. The duration ends the run either way.
     uint64_t count = 0;
-    /// No request is sent (closed loop) or due (open loop) after this; 0 = no limit.
+    /// The hard deadline, required: no request is sent after it, in either
+    /// loop (open-loop requests due before it but not sent are abandoned);
+    /// outstanding ones then get drain_timeout.
     Duration duration = 10s;
-    /// Requests outstanding per connection.
+    /// Requests outstanding per connection (at most 1024; connections x
+    /// pipeline at most 4,000,000).
     unsigned pipeline = 1;
     /// Requests per connection, then the client closes it and reconnects;
     /// 0 = unlimited, 1 = no keep-alive.
@@ -122,8 +123,9 @@ struct KeepaliveStats {
     uint64_t sent = 0;       ///< requests written (or being written)
     uint64_t completed = 0;  ///< responses read to their end
     uint64_t lost = 0;       ///< sent, but the connection ended before the response
-    uint64_t abandoned =
-        0;                 ///< outstanding or still due when the run ended (drain timeout or stop)
+    /// Outstanding when the run ended (drain timeout or stop), or, open
+    /// loop, due before the end but never sent (no connection was free).
+    uint64_t abandoned = 0;
     uint64_t late = 0;     ///< open loop: sent more than 1 ms after they were due
     uint64_t non_2xx = 0;  ///< HTTP responses whose status was not 2xx
     uint64_t bytes_sent = 0;
@@ -210,16 +212,12 @@ class KeepaliveDriver {
     struct Worker;  // one thread's plan, live cells, interval slot, statistics
     KeepaliveConfig config_;
     std::vector<std::unique_ptr<Worker>> workers_;
-    std::atomic<bool> stop_{false};
     int64_t start_ns_ = 0;
-    std::mutex mutex_;
-    std::condition_variable ended_;
-    size_t workers_ended_ = 0;
-    bool joined_ = false;
     // take_interval()'s state: where the previous interval ended.
     int64_t interval_start_ns_ = 0;
     uint64_t interval_completed_ = 0;
     uint64_t interval_errors_ = 0;
+    detail::WorkerThreads threads_;  // last: joined before the rest goes
 };
 
 /// Runs a whole keep-alive run: start, then every `interval` (when on_sample

@@ -109,6 +109,9 @@ void KeepaliveWorker::run() {
         tick();
         if (stop_requested()) return finish(true);
         if (!done_sending_ && sending_over()) {
+            // The last turn: what fell due before the end leaves if a
+            // connection is free, so a late wake-up does not thin the schedule.
+            dispatch_due();
             done_sending_ = true;
             drain_end_ns_ = now_ + to_ns(config_.drain_timeout);
         }
@@ -133,14 +136,11 @@ bool KeepaliveWorker::stop_requested() const {
            (config_.stop_on_signal && cli::stop_requested());
 }
 
-// Closed loop sends nothing once the duration is over. Open loop sends every
-// request due before the end, even if it only gets to it after the end (a
-// busy CPU must not thin out the schedule).
+// Nothing is sent once the duration is over, in either loop: the end of the
+// run is a hard deadline, so a refusing, dead or stalled server cannot keep an
+// open loop going (requests due but never sent are abandoned in finish()).
 bool KeepaliveWorker::sending_over() const {
-    if (sent_ >= plan_.quota) return true;
-    if (!run_end_ns_) return false;
-    if (plan_.rate > 0 && !config_.idle) return due_ns(sent_) >= run_end_ns_;
-    return now_ >= run_end_ns_;
+    return sent_ >= plan_.quota || now_ >= run_end_ns_;
 }
 
 bool KeepaliveWorker::may_send() const {
@@ -151,10 +151,22 @@ int64_t KeepaliveWorker::due_ns(uint64_t request) const {
     return plan_.first_due_ns + std::llround(static_cast<double>(request) * kNsPerS / plan_.rate);
 }
 
+// Open loop: requests due before `end_ns` that were not sent.
+uint64_t KeepaliveWorker::due_unsent(int64_t end_ns) const {
+    if (plan_.rate <= 0 || config_.idle || end_ns <= plan_.first_due_ns) return 0;
+    // due_ns() rounds, so start from the estimate and settle on the exact count.
+    double estimate = static_cast<double>(end_ns - plan_.first_due_ns) * plan_.rate / kNsPerS;
+    auto due = static_cast<uint64_t>(std::min(std::ceil(estimate), 1e18));
+    while (due > 0 && due_ns(due - 1) >= end_ns) --due;
+    while (due_ns(due) < end_ns) ++due;
+    due = std::min(due, plan_.quota);
+    return due > sent_ ? due - sent_ : 0;
+}
+
 int64_t KeepaliveWorker::next_wakeup_ns() const {
     if (!connect_queue_.empty() && !done_sending_ && worth_opening()) return 0;
     int64_t wake = now_ + kStopCheckNs;
-    if (run_end_ns_ && !done_sending_) wake = std::min(wake, run_end_ns_);
+    if (!done_sending_) wake = std::min(wake, run_end_ns_);
     if (done_sending_) wake = std::min(wake, drain_end_ns_);
     for (const DeadlineList* list : {&connect_timers_, &io_timers_, &retry_timers_})
         if (list->head) wake = std::min(wake, list->head->deadline_ns);
@@ -190,8 +202,12 @@ int KeepaliveWorker::wait(epoll_event* events, int max_events, int64_t timeout_n
 }
 
 // The end of the run: every connection is closed by the client; requests
-// still outstanding are abandoned (stop, drain timeout), not lost.
+// still outstanding are abandoned (stop, drain timeout), not lost, and so are
+// open-loop requests that fell due before the end but never left (no free
+// connection: a refusing, stalled or saturated server), so the corrected
+// accounting does not drop them.
 void KeepaliveWorker::finish(bool abandon) {
+    stats_.abandoned += due_unsent(std::min(now_, run_end_ns_));
     for (Conn& c : conns_) {
         if (abandon) {
             stats_.abandoned += c.outstanding;
@@ -365,15 +381,18 @@ KeepaliveWorker::Conn* KeepaliveWorker::ready_top() {
 
 // Open loop: each due request goes to a connection with a free slot, its
 // time slot holding when it was due; requests with no free connection wait
-// and their latency grows.
+// and their latency grows. Only requests due before the end leave; run()
+// calls this once more in the turn that finds the run over.
 void KeepaliveWorker::dispatch_due() {
-    if (plan_.rate <= 0) return;
-    while (may_send() && due_ns(sent_) <= now_) {
+    if (plan_.rate <= 0 || config_.idle || done_sending_) return;
+    auto due_now = [&] {
+        return sent_ < plan_.quota && due_ns(sent_) <= now_ && due_ns(sent_) < run_end_ns_;
+    };
+    while (due_now()) {
         Conn* c = ready_top();
         if (!c) return;
         unsigned slots = free_slots(*c), n = 0;
-        while (n < slots && sent_ < plan_.quota && due_ns(sent_) <= now_ &&
-               (!run_end_ns_ || due_ns(sent_) < run_end_ns_)) {
+        while (n < slots && due_now()) {
             int64_t due = due_ns(sent_);
             time_slot(*c, c->outstanding + n) = due;
             if (now_ - due > kLateNs) ++stats_.late;

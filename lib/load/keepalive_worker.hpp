@@ -45,7 +45,7 @@ struct KeepalivePlan {
 class KeepaliveWorker {
   public:
     /// Creates the epoll instance and the connection slots; run() does the rest.
-    /// run_end_ns 0 = no duration bound. Throws Error when epoll_create1 fails.
+    /// run_end_ns is the hard deadline for sending. Throws Error when epoll_create1 fails.
     KeepaliveWorker(const KeepaliveConfig& config, const KeepalivePlan& plan, int64_t run_start_ns,
                     int64_t run_end_ns, const std::atomic<bool>& stop, KeepaliveCells& cells,
                     IntervalSlot& interval, KeepaliveStats& stats);
@@ -93,6 +93,7 @@ class KeepaliveWorker {
     bool sending_over() const;
     bool may_send() const;
     int64_t due_ns(uint64_t request) const;
+    uint64_t due_unsent(int64_t end_ns) const;
     int64_t next_wakeup_ns() const;
     int wait(epoll_event* events, int max_events, int64_t timeout_ns);
     void finish(bool abandon);

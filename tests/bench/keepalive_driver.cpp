@@ -75,13 +75,20 @@ int main(int argc, char** argv) {
 
     try {
         cli::install_signal_handlers();
-        config.target = net::Address::parse(target);
+        // Reached from the host's namespace: only loopback stays on this machine.
+        config.target = net::parse_local_target(target);
         if (!rate.empty()) config.rate = load::parse_rate(rate);
         config.count = count;
         config.echo_size = echo_size;
         config.requests_per_conn = requests_per_conn;
         config.payload = load::parse_payload(payload);
-        for (const auto& s : sources) config.sources.push_back(net::Address::parse_host(s));
+        for (const auto& s : sources) {
+            auto source = net::Address::parse_host(s);
+            if (!source.is_loopback())
+                throw Error::usage(fmt::format(
+                    "--source {}: expected a loopback address (127.0.0.0/8 or ::1)", s));
+            config.sources.push_back(source);
+        }
 
         uint64_t rss_before = rss_bytes(), rss_open = 0;
         double all_open_s = -1;
@@ -110,8 +117,11 @@ int main(int argc, char** argv) {
                 {"before_bytes", rss_before},
                 {"all_open_bytes", rss_open},
                 {"all_open_s", all_open_s},
+                // Signed: RSS may have shrunk (pages given back) by the time all were open.
                 {"per_connection_bytes",
-                 rss_open ? static_cast<double>(rss_open - rss_before) / config.connections : 0.0}};
+                 rss_open ? (static_cast<double>(rss_open) - static_cast<double>(rss_before)) /
+                                config.connections
+                          : 0.0}};
         }
         std::puts(out.dump().c_str());
         if (chart) std::fputs(load::render_chart(result.stats.latency).c_str(), stderr);

@@ -69,14 +69,17 @@ run_ours() {
 run_open() {
   taskset -c 1 "$DRIVER" --target "$TARGET" -t 1 -c "$C" -d "${DURATION}s" --rate "${RATE}/s" \
     >"$TMP/out.open"
-  local rps p99 late off
+  local rps p99 late abandoned off
   rps=$(jq '.results.requests_per_s' "$TMP/out.open")
   p99=$(jq '.results.latency.p99_us' "$TMP/out.open")
   late=$(jq '.results.requests.late' "$TMP/out.open")
+  # Due before the end but never sent (the run ends at the duration even
+  # above capacity), or unanswered at the drain timeout.
+  abandoned=$(jq '.results.requests.abandoned' "$TMP/out.open")
   off=$(awk -v a="$rps" -v t="$RATE" 'BEGIN {d = (a - t) / t * 100; printf "%.2f", d < 0 ? -d : d}')
   echo "$rps $p99 $off" >>"$TMP/results.open"
-  printf '  %-12s %10.1f req/s  p99 %8s us  %s%% off %s/s  %s late\n' open-loop "$rps" "$p99" \
-    "$off" "$RATE" "$late"
+  printf '  %-12s %10.1f req/s  p99 %8s us  %s%% off %s/s  %s late  %s abandoned\n' open-loop \
+    "$rps" "$p99" "$off" "$RATE" "$late" "$abandoned"
 }
 
 echo "== keep-alive load, $C connections, 1 thread, ${DURATION}s; nginx on core 0, clients on core 1; $RUNS runs"
