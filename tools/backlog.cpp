@@ -94,6 +94,8 @@ void resolve(CLI::App& app, Options& o) {
     b.burst = o.burst;
     b.concurrency = static_cast<unsigned>(o.concurrency);
     b.count = o.count;
+    // --count alone ends the run at the count; --duration's default would cut it at 5 s.
+    b.count_ends_run = o.count > 0 && !given("--duration");
     b.exchanges = static_cast<unsigned>(o.exchanges);
     if (!o.compare.empty()) b.compare = scenario::parse_compare(o.compare);
 }

@@ -103,6 +103,20 @@ bool Address::is_loopback() const {
     return false;
 }
 
+Address parse_local_target(std::string_view text, std::string_view flag) {
+    Address target;
+    try {
+        target = Address::parse(text);
+    } catch (const Error& e) {
+        throw Error::usage(fmt::format("{} {}: {}", flag, text, e.what()));
+    }
+    if (!target.is_loopback())
+        throw Error::usage(fmt::format(
+            "{} {}: expected a loopback address (127.0.0.0/8 or ::1); traffic never leaves this machine", flag, text));
+    if (target.port() == 0) throw Error::usage(fmt::format("{} {}: expected a port other than 0", flag, text));
+    return target;
+}
+
 Address local_address(int fd) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;

@@ -42,6 +42,13 @@ private:
     socklen_t len_ = 0;
 };
 
+/// Parses a --target given on the command line, which the command reaches
+/// from the host's own namespace: only loopback stays on this machine there
+/// (a 198.18.0.0/15 address would follow the host's default route, since the
+/// sandbox's namespaces are private to the command that made them). Port 0
+/// is refused too. Throws Error(usage) naming `flag`.
+Address parse_local_target(std::string_view text, std::string_view flag = "--target");
+
 /// getsockname(); throws on failure.
 Address local_address(int fd);
 /// getpeername(); throws on failure (ENOTCONN when not connected).

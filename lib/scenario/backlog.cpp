@@ -27,6 +27,7 @@
 #include <atomic>
 #include <charconv>
 #include <condition_variable>
+#include <exception>
 #include <limits>
 #include <span>
 #include <cmath>
@@ -55,6 +56,8 @@ constexpr auto kSampleEvery = 100ms;
 // listen()'s argument in somaxconn-clamp and somaxconn=N: far above any somaxconn.
 constexpr int kHugeBacklog = 100000;
 constexpr int kMaxBacklog = 1000000;
+// --count without --duration: the churn ends at the count, or after this.
+constexpr auto kCountBound = std::chrono::hours(1);
 
 // The counters each namespace reports.
 constexpr const char* kServerCounters[] = {"ListenOverflows", "ListenDrops",   "TCPReqQFullDrop",
@@ -88,16 +91,22 @@ class QueueSampler {
 public:
     QueueSampler(const net::Fd* netns, uint16_t port) : port_(port) {
         thread_ = std::thread([this, netns] {
-            std::optional<sandbox::NetnsGuard> guard;
-            if (netns) guard.emplace(*netns);
-            auto source = kernel::live_source();
-            auto start = Clock::now();
-            while (!stop_.load()) {
+            // An exception leaving a thread calls std::terminate: keep it
+            // for stop() to hand over, and let the churn run on unwatched.
+            try {
+                std::optional<sandbox::NetnsGuard> guard;
+                if (netns) guard.emplace(*netns);
+                auto source = kernel::live_source();
+                auto start = Clock::now();
+                while (!stop_.load()) {
+                    sample(*source, start);
+                    std::unique_lock lock(mutex_);
+                    wake_.wait_for(lock, kSampleEvery, [&] { return stop_.load(); });
+                }
                 sample(*source, start);
-                std::unique_lock lock(mutex_);
-                wake_.wait_for(lock, kSampleEvery, [&] { return stop_.load(); });
+            } catch (...) {
+                failure_ = std::current_exception();
             }
-            sample(*source, start);
         });
     }
     ~QueueSampler() { stop(); }
@@ -112,6 +121,17 @@ public:
     }
     /// Valid once stop() returned.
     const std::vector<QueueSample>& samples() const { return samples_; }
+    /// Why sampling stopped early ("" if it did not); valid once stop() returned.
+    std::string failure() const {
+        if (!failure_) return "";
+        try {
+            std::rethrow_exception(failure_);
+        } catch (const std::exception& e) {
+            return e.what();
+        } catch (...) {
+            return "unknown error";
+        }
+    }
 
 private:
     void sample(kernel::DiagSource& source, Clock::time_point start) {
@@ -129,6 +149,7 @@ private:
     std::atomic<bool> stop_{false};
     std::mutex mutex_;
     std::condition_variable wake_;
+    std::exception_ptr failure_;
     std::thread thread_;
 };
 
@@ -227,6 +248,7 @@ struct Measured {
     std::vector<Mode> connect_modes, ttfb_modes;
     std::vector<QueueSample> queue;
     std::optional<uint32_t> backlog_effective;
+    std::string sampler_failure;  ///< why the accept queue was not sampled to the end
     load::ErrorTable errors;
     report::json server_counters, client_counters;
 };
@@ -253,7 +275,7 @@ load::ChurnConfig churn_config(const BacklogConfig& c, const net::Address& targe
         cc.rate = c.rate;
         cc.max_in_flight = std::max(1000u, c.concurrency);
         cc.count = c.count;
-        cc.duration = c.duration;
+        cc.duration = c.count_ends_run ? cli::Duration(kCountBound) : c.duration;
         // A connection started just before the end may still land on a late
         // retransmission: let it, up to its connect timeout.
         cc.drain_timeout = c.connect_timeout;
@@ -294,7 +316,7 @@ Measured run_variant(const Plan& plan, bool sandboxed, const std::string& target
         server->start();
         address = server->addresses().front();
     } else {
-        address = net::Address::parse(target);
+        address = net::parse_local_target(target);
     }
     m.backlog_effective = effective_backlog(h, Side::server, address.port());
 
@@ -306,7 +328,18 @@ Measured run_variant(const Plan& plan, bool sandboxed, const std::string& target
                                   live.completed, live.failed, live.in_flight));
     });
     sampler.stop();
+    m.sampler_failure = sampler.failure();
     if (server) server->stop();
+    bool interrupted = result.stopped || cli::stop_requested();
+    if (!target.empty() && result.stats.completed == 0 && result.stats.failed > 0 && !interrupted) {
+        // The target, not the story, failed: say how (exit 4). An
+        // interrupted run keeps its partial result instead.
+        int worst = 0;
+        for (int e = 0; e < load::ErrorTable::kSlots; ++e)
+            if (result.stats.errors.count(e) > result.stats.errors.count(worst)) worst = e;
+        throw Error(Exit::target, fmt::format("--target {}: every connection failed ({} {})", target,
+                                              load::error_name(worst), result.stats.errors.count(worst)));
+    }
 
     // Collect: histograms, modes, queue, counters.
     auto client_sysctl = [&](const char* name, int absent) {
@@ -544,17 +577,7 @@ void validate(const BacklogConfig& c, const cli::CommonOptions& common) {
     if (c.path.empty() || c.path[0] != '/' || c.path.find_first_of(" \r\n") != std::string::npos)
         throw Error::usage(fmt::format("--path: expected a path starting with / and without spaces, got \"{}\"", c.path));
     if (!common.target.empty()) {
-        net::Address target;
-        try {
-            target = net::Address::parse(common.target);
-        } catch (const Error&) {
-            throw Error::usage(fmt::format("--target: expected HOST:PORT, got \"{}\"", common.target));
-        }
-        bool sandbox_range = target.family() == AF_INET &&
-                             kernel::Prefix::parse("198.18.0.0/15").contains(target);
-        if (!target.is_loopback() && !sandbox_range)
-            throw Error::usage(fmt::format(
-                "--target {}: expected a loopback address (127.0.0.0/8, ::1) or one in 198.18.0.0/15", common.target));
+        net::parse_local_target(common.target);
         if (!c.compare.empty()) throw Error::usage("--compare: not with --target (each variant changes the server)");
         if (needs_sandbox(c))
             throw Error::usage("--target: the sysctl options (--syn-retries, --syn-linear-timeouts, --syncookies, --abort-on-overflow, "
@@ -632,7 +655,9 @@ std::string queue_timeline(const std::vector<QueueSample>& samples) {
 report::Report run_backlog(const BacklogConfig& base, const cli::CommonOptions& common, cli::Output& output) {
     validate(base, common);
     BacklogConfig config = base;
-    config.duration = common.duration;
+    // --count alone ends the churn at the count (kCountBound at most);
+    // with --duration, whichever comes first.
+    config.duration = config.count_ends_run ? cli::Duration{0} : common.duration;
     report::Report r;
     r.command = "backlog";
     bool against_target = !common.target.empty();
@@ -758,6 +783,9 @@ report::Report run_backlog(const BacklogConfig& base, const cli::CommonOptions& 
     }
 
     if (interrupted) r.notes.push_back("interrupted: partial result");
+    for (const auto& m : runs)
+        if (!m.sampler_failure.empty())
+            r.notes.push_back(fmt::format("{}: accept-queue sampling stopped early: {}", m.plan.label, m.sampler_failure));
     if (!sandboxed) r.notes.push_back("counters are the whole host's: other connections move them too");
     for (const auto& m : runs) {
         const auto& mode1 = m.connect_modes.size() > 1 ? m.connect_modes[1] : Mode{};
@@ -778,7 +806,8 @@ report::Report run_backlog(const BacklogConfig& base, const cli::CommonOptions& 
                 {"concurrency", config.concurrency},
                 {"rate_per_s", config.rate},
                 {"count", config.count},
-                {"duration_s", cli::to_seconds(config.duration)},
+                {"duration_s", config.count_ends_run ? report::json(nullptr)  // the count ends the run
+                                                     : report::json(cli::to_seconds(config.duration))},
                 {"exchanges", config.exchanges},
                 {"close", config.close},
                 {"syn_retries", config.syn_retries ? report::json(*config.syn_retries) : report::json(nullptr)},

@@ -52,6 +52,7 @@ struct BacklogConfig {
     double rate = 0;                          ///< churn, open loop: new connections per second
     uint64_t count = 0;                       ///< churn: connections in all; 0 = until --duration
     cli::Duration duration{5000000};          ///< churn: no new connection after this (run_backlog takes --duration)
+    bool count_ends_run = false;              ///< --count without --duration: the count ends the churn (at most 1 h)
     unsigned exchanges = 4;                   ///< request/response pairs per connection
     std::string close = "linger0";            ///< client, server or linger0
     std::optional<int> syn_retries;           ///< client net.ipv4.tcp_syn_retries

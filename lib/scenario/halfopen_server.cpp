@@ -135,9 +135,7 @@ report::Report run_halfopen_server(const HalfopenConfig& config, const cli::Comm
     std::unique_ptr<server::Server> server;
     net::Address server_address;
     if (against_target) {
-        server_address = net::Address::parse(common.target);
-        if (!server_address.is_loopback())
-            throw Error::usage(fmt::format("--target {}: expected a loopback address (127.0.0.0/8 or ::1)", common.target));
+        server_address = net::parse_local_target(common.target);
     } else {
         server::Config sc;
         sc.listen = {sandboxed ? box->address(Side::server, 80).to_string() : "127.0.0.1:0"};

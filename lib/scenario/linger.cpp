@@ -406,9 +406,7 @@ void validate(const LingerConfig& config, const cli::CommonOptions& common) {
     if (config.server_close != "normal" && config.server_close != "lingering" && config.server_close != "both")
         throw Error::usage(fmt::format("--server-close: expected normal, lingering or both, got \"{}\"", config.server_close));
     if (!common.target.empty()) {
-        auto target = net::Address::parse(common.target);
-        if (!target.is_loopback())
-            throw Error::usage(fmt::format("--target {}: expected a loopback address (127.0.0.0/8 or ::1)", common.target));
+        net::parse_local_target(common.target);
         for (const auto& c : config.cases)
             if (c.kind != LingerCase::pipeline && c.kind != LingerCase::linger0)
                 throw Error::usage(fmt::format(

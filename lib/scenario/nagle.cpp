@@ -78,7 +78,8 @@ struct Loop {
     double measured_s = 0;  ///< from the first measured request to the last response
     std::string ended = "requests";
     std::map<std::string, std::map<std::string, uint64_t>> errors;  ///< phase -> errno name -> count
-    net::Address client_address;
+    std::vector<net::Address> client_addresses;  ///< one per connection, in order: the tap reads each flow
+    bool warmup_cut = false;  ///< a connection closed before its warm-up ended: later ones had none
 };
 
 bool wait_readable(int fd, Clock::time_point deadline) {
@@ -92,11 +93,15 @@ bool wait_readable(int fd, Clock::time_point deadline) {
     }
 }
 
-// One keep-alive connection, requests one after another: `warmup` first,
-// unmeasured, then up to `requests` timed from send() to the response's
-// last byte. With quickack, TCP_QUICKACK is set after every read: the
-// kernel clears it by itself (it is not sticky), and setting it while an
-// ACK is pending sends that ACK at once (tcp_setsockopt -> tcp_cleanup_rbuf).
+// Keep-alive connections, requests one after another: up to `requests`
+// timed from send() to the response's last byte, each connection's first
+// `warmup` unmeasured. A fresh connection starts in quick-ACK mode (the
+// receiver ACKs at once until tcp_incr_quickack()'s budget is spent), so
+// after the server closes and the loop reconnects, the new connection warms
+// up again, or its first requests would look stall-free. With quickack,
+// TCP_QUICKACK is set after every read: the kernel clears it by itself (it
+// is not sticky), and setting it while an ACK is pending sends that ACK at
+// once (tcp_setsockopt -> tcp_cleanup_rbuf).
 Loop request_loop(const Hosts& h, const net::Address& server, const NagleConfig& config, bool quickack,
                   Clock::time_point deadline) {
     Loop loop;
@@ -105,16 +110,22 @@ Loop request_loop(const Hosts& h, const net::Address& server, const NagleConfig&
     auto stall_us = uint64_t(config.stall_threshold.count());
     std::vector<char> buffer(64 * 1024);
     net::Fd fd;
+    uint64_t warmup_left = 0;
     auto open = [&] {
+        // A server that closes within the warm-up would keep every request
+        // unmeasured: from then on, connections are measured from their first.
+        if (warmup_left > 0) loop.warmup_cut = true;
+        warmup_left = loop.warmup_cut ? 0 : config.warmup;
         fd = h.in(Side::client, [&] { return net::connect_tcp(server, 2s); });
-        loop.client_address = net::local_address(fd.get());
+        loop.client_addresses.push_back(net::local_address(fd.get()));
         if (quickack) net::set_quickack(fd.get(), true);
         ++loop.connections;
     };
     open();
     Clock::time_point measuring_since{};
-    const uint64_t total = config.warmup + config.requests;
-    for (uint64_t i = 0; i < total; ++i) {
+    bool measuring = false;
+    Clock::duration warmup_since_measuring{};  // later connections' warm-ups, not part of the measured rate
+    while (loop.latency.count() < config.requests) {
         if (cli::stop_requested()) {
             loop.ended = "interrupted";
             break;
@@ -124,8 +135,12 @@ Loop request_loop(const Hosts& h, const net::Address& server, const NagleConfig&
             break;
         }
         if (!fd) open();  // the server closed the previous connection after its response
+        const bool warmup = warmup_left > 0;
         auto sent_at = Clock::now();
-        if (i == config.warmup) measuring_since = sent_at;
+        if (!warmup && !measuring) {
+            measuring_since = sent_at;
+            measuring = true;
+        }
         if (::send(fd.get(), request.data(), request.size(), MSG_NOSIGNAL) != ssize_t(request.size())) {
             loop.errors["write"][errno_name(errno)]++;
             loop.ended = "error";
@@ -158,11 +173,14 @@ Loop request_loop(const Hosts& h, const net::Address& server, const NagleConfig&
         }
         if (failed) break;
         auto done_at = Clock::now();
-        if (i >= config.warmup) {
+        if (warmup) {
+            --warmup_left;
+            if (measuring) warmup_since_measuring += done_at - sent_at;
+        } else {
             auto us = uint64_t(std::chrono::duration_cast<std::chrono::microseconds>(done_at - sent_at).count());
             loop.latency.record(us);
             if (us > stall_us) ++loop.stalled;
-            loop.measured_s = std::chrono::duration<double>(done_at - measuring_since).count();
+            loop.measured_s = std::chrono::duration<double>(done_at - measuring_since - warmup_since_measuring).count();
         }
         if (scanner.connection_close()) fd.reset();
     }
@@ -241,16 +259,13 @@ std::vector<NagleVariant> parse_nagle_variants(const std::vector<std::string>& v
     return variants;
 }
 
-bool allowed_target(const net::Address& address) {
-    if (address.is_loopback()) return true;
-    if (address.family() != AF_INET) return false;
-    auto* in = reinterpret_cast<const sockaddr_in*>(address.sa());
-    uint32_t host = ntohl(in->sin_addr.s_addr);
-    return (host & 0xfffe0000u) == 0xc6120000u;  // 198.18.0.0/15
-}
-
 void validate(const NagleConfig& config, const cli::CommonOptions& common) {
+    // Bounded so that the loop's counts cannot overflow and a run ends in reasonable time.
     if (config.requests == 0) throw Error::usage("--requests: expected at least 1 request, got 0");
+    if (config.requests > kMaxNagleRequests)
+        throw Error::usage(fmt::format("--requests: expected at most {}, got {}", kMaxNagleRequests, config.requests));
+    if (config.warmup > kMaxNagleWarmup)
+        throw Error::usage(fmt::format("--warmup: expected at most {}, got {}", kMaxNagleWarmup, config.warmup));
     if (config.split_writes < 1 || config.split_writes > 64)
         throw Error::usage(fmt::format("--split-writes: expected 1 to 64, got {}", config.split_writes));
     if (common.duration.count() <= 0) throw Error::usage("--duration: expected a duration above 0, like 10s");
@@ -261,16 +276,7 @@ void validate(const NagleConfig& config, const cli::CommonOptions& common) {
     if (config.path.find_first_of(" \r\n") != std::string::npos)
         throw Error::usage("--path: spaces and line breaks are not allowed");
     if (!common.target.empty()) {
-        net::Address target;
-        try {
-            target = net::Address::parse(common.target);
-        } catch (const Error& e) {
-            throw Error::usage(fmt::format("--target: {}", e.what()));
-        }
-        if (!allowed_target(target))
-            throw Error::usage(fmt::format(
-                "--target {}: expected a loopback (127.0.0.0/8, ::1) or sandbox (198.18.0.0/15) address",
-                common.target));
+        net::parse_local_target(common.target);
         for (auto v : variants_to_run(config, common))
             if (v != NagleVariant::default_ && v != NagleVariant::quickack)
                 throw Error::usage(fmt::format(
@@ -336,7 +342,7 @@ report::Report run_nagle(const NagleConfig& config, const cli::CommonOptions& co
     Hosts h;
     if (sandboxed) h.box = std::make_unique<sandbox::Sandbox>();
     std::optional<net::Address> target;
-    if (against_target) target = net::Address::parse(common.target);
+    if (against_target) target = net::parse_local_target(common.target);
 
     report::Table table{"nagle: per-request latency of each variant, one keep-alive connection each",
                         {"variant", "server writes", "client", "requests", "p50", "p99", "max", "req/s",
@@ -420,7 +426,16 @@ report::Report run_nagle(const NagleConfig& config, const cli::CommonOptions& co
         if (tap) {
             tap->stop();
             auto segments = tap->segments();
-            auto t = ack_timing(segments, loop.client_address, address);
+            // Each connection's flow on its own (the server may have closed and the loop reconnected).
+            AckTiming t;
+            for (const auto& client : loop.client_addresses) {
+                auto one = ack_timing(segments, client, address);
+                t.responses += one.responses;
+                t.data_segments_in += one.data_segments_in;
+                t.ack_delay_ms.insert(t.ack_delay_ms.end(), one.ack_delay_ms.begin(), one.ack_delay_ms.end());
+                t.released_after_ack_ms.insert(t.released_after_ack_ms.end(), one.released_after_ack_ms.begin(),
+                                               one.released_after_ack_ms.end());
+            }
             report::json w;
             w["responses"] = t.responses;
             w["data_segments_in"] = t.data_segments_in;
@@ -449,6 +464,10 @@ report::Report run_nagle(const NagleConfig& config, const cli::CommonOptions& co
         if (loop.ended != "requests")
             r.notes.push_back(fmt::format("{}: ended early ({}) after {} measured requests", variant_name(v),
                                           loop.ended, hist.count()));
+        if (loop.warmup_cut)
+            r.notes.push_back(fmt::format("{}: the server closed a connection within its warm-up ({} requests); later "
+                                          "connections were measured from their first request, in quick-ACK mode",
+                                          variant_name(v), config.warmup));
         if (server && !server->failure().empty())
             r.notes.push_back(fmt::format("{}: the server failed: {}", variant_name(v), server->failure()));
     }

@@ -46,14 +46,14 @@ struct NagleConfig {
     std::string path;                                        ///< request path; "/" when empty
 };
 
-/// Checks values the option parser cannot; throws Error(usage) naming the flag.
+/// The most --requests and --warmup accept.
+constexpr uint64_t kMaxNagleRequests = 1'000'000, kMaxNagleWarmup = 10'000;
+
+/// Checks values the option parser cannot (--target through net::parse_local_target);
+/// throws Error(usage) naming the flag.
 void validate(const NagleConfig& config, const cli::CommonOptions& common);
 /// The variants that run: against --target, --variant all means default and quickack.
 std::vector<NagleVariant> variants_to_run(const NagleConfig& config, const cli::CommonOptions& common);
-
-/// Whether --target may point at this address: loopback, or the sandbox
-/// range 198.18.0.0/15, never any other host.
-bool allowed_target(const net::Address& address);
 
 /// What the tap saw of one connection's responses, from the client's side.
 struct AckTiming {

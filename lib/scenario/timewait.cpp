@@ -20,6 +20,7 @@
 #include "kernel/census.hpp"
 #include "kernel/counters.hpp"
 #include "kernel/sysctl.hpp"
+#include "net/address.hpp"
 #include "net/error.hpp"
 #include "sandbox/sandbox.hpp"
 #include "server/server.hpp"
@@ -245,7 +246,7 @@ FixRun run_fix(Fix fix, const TimewaitConfig& config, const std::string& mode, c
         server->start();
         hosts.server = server->addresses().front();
     } else {
-        hosts.server = net::Address::parse(target);
+        hosts.server = net::parse_local_target(target);
     }
     run.sysctls = hosts.in(Side::client, [] { return kernel::sysctls_json(sysctl_names()); });
     std::map<Side, kernel::CounterSnapshot> before;
@@ -296,7 +297,9 @@ FixRun run_fix(Fix fix, const TimewaitConfig& config, const std::string& mode, c
     }
     predict(run, config, hosts.server.is_loopback());
     if (server) server->stop();
-    if (!target.empty() && run.result.stats.completed == 0 && run.result.stats.failed > 0) {
+    // A run stopped by SIGINT is a partial result (exit 130), not a failed
+    // target: the connections in flight when it stopped count as failed.
+    if (!target.empty() && !cli::stop_requested() && run.result.stats.completed == 0 && run.result.stats.failed > 0) {
         // The target, not the story, failed: say how.
         int worst = 0;
         for (int e = 0; e < load::ErrorTable::kSlots; ++e)
@@ -573,11 +576,7 @@ void validate(const TimewaitConfig& config, const cli::CommonOptions& common) {
         throw Error::usage("--fix server-closes: needs --payload http (the server closes on \"Connection: close\")");
     bool host = !common.target.empty() || common.no_sandbox;
     if (!common.target.empty()) {
-        auto target = net::Address::parse(common.target);
-        static const auto sandbox_range = kernel::Prefix::parse("198.18.0.0/15");
-        if (!target.is_loopback() && !sandbox_range.contains(target))
-            throw Error::usage(fmt::format(
-                "--target {}: expected a loopback address (127.0.0.0/8, ::1) or one in 198.18.0.0/15", common.target));
+        net::parse_local_target(common.target);
         if (config.payload == load::Payload::echo)
             throw Error::usage("--payload echo: only against the embedded server (a --target is spoken to in HTTP)");
     }

@@ -22,8 +22,30 @@ expect_exit 2 '^sockdrill-backlog: .*--connect-timeout' --connect-timeout soon
 expect_exit 2 '^sockdrill-backlog: .*--syn-retries' --syn-retries 0
 pass "other_bad_values_name_their_flag"
 expect_exit 2 '^sockdrill-backlog: .*--target.*loopback' --target 192.0.2.1:80
+# 198.18.0.0/15 is the sandbox's range: from the host's namespace it would
+# follow the default route off the machine.
+expect_exit 2 '^sockdrill-backlog: .*--target 198.18.0.2:80.*loopback' --target 198.18.0.2:80
+expect_exit 2 '^sockdrill-backlog: .*--target.*port' --target 127.0.0.1:0
 expect_exit 2 '^sockdrill-backlog: .*--compare' --target 127.0.0.1:80 --compare seed
-pass "target_outside_loopback_and_198.18/15_is_refused"
+pass "target_outside_loopback_including_198.18/15_is_refused"
+
+# A refused loopback port: every connection fails, none completes: exit 4,
+# one line naming the target and the error.
+expect_exit 4 '^sockdrill-backlog: .*--target 127.0.0.1:1: every connection failed \(ECONNREFUSED' \
+  --target 127.0.0.1:1 --burst 4 --connect-timeout 2s
+pass "a_refused_target_exits_4_with_one_line"
+
+# --count alone ends the run at the count, past --duration's 5 s default:
+# 24 connections at 4/s take 6 s. With --duration, whichever comes first.
+j=$(timeout 30 sockdrill-backlog --no-sandbox --accept normal --response-delay 0 --exchanges 1 --rate 4/s \
+      --count 24 --json) || fail "--count 24 without --duration"
+assert_jq "$j" '.results.connections.started == 24 and .results.connections.completed == 24
+                and .results.elapsed_s > 5.5 and .config.count == 24 and .config.duration_s == null' \
+  "count_without_duration_ends_the_run_at_the_count"
+j=$(timeout 30 sockdrill-backlog --no-sandbox --accept normal --response-delay 0 --exchanges 1 --rate 4/s \
+      --count 24 --duration 1s --json) || fail "--count 24 --duration 1s"
+assert_jq "$j" '.results.connections.started < 24 and .results.elapsed_s < 4 and .config.duration_s == 1' \
+  "count_with_duration_ends_at_whichever_comes_first"
 
 # A real (host-mode) run whose expectation fails: exit 1, the JSON still printed.
 rc=0

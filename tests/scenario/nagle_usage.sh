@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # sockdrill-nagle's input checks: every bad value is one line on stderr
-# naming the flag, nothing on stdout, exit 2; --target outside loopback and
-# 198.18.0.0/15 is refused before any traffic; --expect decides exit 0 or 1.
+# naming the flag, nothing on stdout, exit 2; --target outside loopback
+# (198.18.0.0/15 too: from the host it follows the default route) is refused
+# before any traffic; --expect decides exit 0 or 1.
 . "$(dirname "$0")/common.sh"
 command -v jq >/dev/null || fail "jq is not installed"
 EXPECT_CMD=sockdrill-nagle
 
 expect_exit 2 '^sockdrill-nagle: --requests: expected at least 1' --requests 0
+expect_exit 2 '^sockdrill-nagle: --requests: expected at most 1000000' --requests 2000000
+expect_exit 2 '^sockdrill-nagle: --warmup: expected at most 10000' --warmup 20000
+expect_exit 2 '^sockdrill-nagle: --target 198.18.0.2:80: expected a loopback address' --target 198.18.0.2:80
 for spec in "--requests many" "--requests -3" "--warmup x" "--duration fast" "--duration 0" "--duration -1s" \
             "--variant fast" "--variant default,default" "--variant one_write" "--split-writes 0" \
             "--split-writes 65" "--split-writes two" "--response-size lots" "--stall-threshold 0" \
             "--stall-threshold soon" "--path index.html" "--target nowhere" "--target 10.0.0.1:80" \
-            "--target 198.20.0.1:80" "--expect p50_ms"; do
+            "--target 198.20.0.1:80" "--target 198.19.0.1:80" "--target 127.0.0.1:0" "--expect p50_ms"; do
   flag=${spec%% *}
   expect_exit 2 "^sockdrill-nagle: .*${flag}" $spec
 done

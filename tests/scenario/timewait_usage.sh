@@ -21,6 +21,8 @@ expect_exit 2 '^sockdrill-timewait: --requests-per-conn: expected 2' --requests-
 expect_exit 2 '^sockdrill-timewait: --duration: expected more than 0' --duration 0
 expect_exit 2 'payload' --payload xml
 expect_exit 2 '^sockdrill-timewait: --target 192.0.2.1:80: expected a loopback address' --target 192.0.2.1:80
+expect_exit 2 '^sockdrill-timewait: --target 198.18.0.2:80: expected a loopback address' --target 198.18.0.2:80
+expect_exit 2 '^sockdrill-timewait: --target 127.0.0.1:0: expected a port other than 0' --target 127.0.0.1:0
 expect_exit 2 '^sockdrill-timewait: --fix tw-reuse: needs the sandbox' --target 127.0.0.1:8080 --fix tw-reuse
 expect_exit 2 '^sockdrill-timewait: --port-range: with --no-sandbox' --no-sandbox --port-range 40000-40999
 expect_exit 2 '^sockdrill-timewait: --fix server-closes: needs --payload http' --fix server-closes --payload echo

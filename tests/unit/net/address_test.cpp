@@ -169,3 +169,23 @@ TEST_CASE("peer_address of an unconnected socket throws ENOTCONN in context") {
         CHECK(std::string(e.what()).find("getpeername: ENOTCONN") == 0);
     }
 }
+
+TEST_CASE("parse_local_target keeps --target on this machine") {
+    using sockdrill::net::parse_local_target;
+    CHECK(parse_local_target("127.0.0.1:80").port() == 80);
+    CHECK(parse_local_target("127.3.2.1:8080").is_loopback());
+    CHECK(parse_local_target("[::1]:443").port() == 443);
+    auto usage = [](const char* text) {
+        try {
+            parse_local_target(text, "--target");
+        } catch (const sockdrill::Error& e) {
+            CHECK(e.exit() == sockdrill::Exit::usage);
+            return std::string(e.what());
+        }
+        return std::string();
+    };
+    CHECK(usage("198.18.0.2:80").find("--target 198.18.0.2:80: expected a loopback address") == 0);
+    CHECK(usage("10.0.0.1:80").find("expected a loopback address") != std::string::npos);
+    CHECK(usage("127.0.0.1:0").find("a port other than 0") != std::string::npos);
+    CHECK(usage("localhost").find("--target localhost: ") == 0);
+}

@@ -111,7 +111,7 @@ TEST_CASE("--compare variants, all, and bad ones") {
         CHECK(usage_message([&] { parse_compare({bad}); }).find("--compare") == 0);
 }
 
-TEST_CASE("validate: bad backlog, zero concurrency, non-loopback targets") {
+TEST_CASE("validate: bad backlog, zero concurrency, targets off loopback or the 198.18/15 sandbox range") {
     cli::CommonOptions common;
     common.duration = 5s;
     BacklogConfig c;
@@ -124,9 +124,16 @@ TEST_CASE("validate: bad backlog, zero concurrency, non-loopback targets") {
     c = {};
     common.target = "127.0.0.1:8080";
     CHECK_NOTHROW(validate(c, common));
-    common.target = "198.19.1.2:80";
+    common.target = "[::1]:8080";
     CHECK_NOTHROW(validate(c, common));
-    common.target = "10.0.0.1:80";
+    // The sandbox range would leave the machine from the host's namespace.
+    for (const char* off_machine : {"198.18.0.2:80", "198.19.1.2:80", "10.0.0.1:80"}) {
+        common.target = off_machine;
+        auto message = usage_message([&] { validate(c, common); });
+        CHECK(message.find("--target") == 0);
+        CHECK(message.find("loopback") != std::string::npos);
+    }
+    common.target = "127.0.0.1:0";
     CHECK(usage_message([&] { validate(c, common); }).find("--target") == 0);
     common.target = "127.0.0.1:8080";
     c.syn_retries = 2;
@@ -134,4 +141,14 @@ TEST_CASE("validate: bad backlog, zero concurrency, non-loopback targets") {
     c = {};
     c.compare = parse_compare({"seed"});
     CHECK(usage_message([&] { validate(c, common); }).find("--compare") == 0);
+}
+
+TEST_CASE("--count without --duration needs no duration; with a count, no duration is checked") {
+    cli::CommonOptions common;
+    common.duration = cli::Duration{0};
+    BacklogConfig c;
+    CHECK(usage_message([&] { validate(c, common); }).find("--duration") == 0);
+    c.count = 10000;
+    c.count_ends_run = true;
+    CHECK_NOTHROW(validate(c, common));
 }

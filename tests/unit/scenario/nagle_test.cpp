@@ -96,23 +96,32 @@ TEST_CASE("validate: zero requests, split writes out of range, a bad path, a zer
     CHECK(validate_error(config, common_with()).rfind("--stall-threshold:", 0) == 0);
 }
 
-TEST_CASE("--target: loopback or 198.18.0.0/15 only, and only the client-side variants") {
-    CHECK(allowed_target(net::Address::parse("127.0.0.1:80")));
-    CHECK(allowed_target(net::Address::parse("127.5.5.5:80")));
-    CHECK(allowed_target(net::Address::parse("[::1]:80")));
-    CHECK(allowed_target(net::Address::parse("198.18.0.2:80")));
-    CHECK(allowed_target(net::Address::parse("198.19.255.254:80")));
-    CHECK_FALSE(allowed_target(net::Address::parse("198.20.0.1:80")));
-    CHECK_FALSE(allowed_target(net::Address::parse("198.17.255.255:80")));
-    CHECK_FALSE(allowed_target(net::Address::parse("10.0.0.1:80")));
-    CHECK_FALSE(allowed_target(net::Address::parse("[2001:db8::1]:80")));
-
+TEST_CASE("--target: loopback only (198.18.0.0/15 would leave the host), and only the client-side variants") {
     NagleConfig config;
     config.variants = parse_nagle_variants({"default", "quickack"});
     CHECK(validate_error(config, common_with("127.0.0.1:8080")) == "");
-    CHECK(validate_error(config, common_with("10.1.2.3:80")).rfind("--target", 0) == 0);
+    CHECK(validate_error(config, common_with("127.5.5.5:80")) == "");
+    CHECK(validate_error(config, common_with("[::1]:80")) == "");
+    for (const char* refused : {"10.1.2.3:80", "198.18.0.2:80", "198.19.255.254:80", "198.20.0.1:80",
+                                "[2001:db8::1]:80", "127.0.0.1:0", "nowhere"})
+        CHECK_MESSAGE(validate_error(config, common_with(refused)).rfind("--target", 0) == 0, refused);
+    CHECK(validate_error(config, common_with("198.18.0.2:80")).find("expected a loopback address") !=
+          std::string::npos);
     config.variants = parse_nagle_variants({"nodelay"});
     CHECK(validate_error(config, common_with("127.0.0.1:8080")).rfind("--variant nodelay", 0) == 0);
+}
+
+TEST_CASE("validate: --requests and --warmup are bounded, so warmup + requests cannot overflow") {
+    NagleConfig config;
+    config.variants = parse_nagle_variants({"default"});
+    config.requests = kMaxNagleRequests;
+    config.warmup = kMaxNagleWarmup;
+    CHECK(validate_error(config, common_with()) == "");
+    config.requests = UINT64_MAX;
+    CHECK(validate_error(config, common_with()).rfind("--requests: expected at most", 0) == 0);
+    config.requests = 5;
+    config.warmup = UINT64_MAX;
+    CHECK(validate_error(config, common_with()).rfind("--warmup: expected at most", 0) == 0);
 }
 
 TEST_CASE("--variant all against --target is default and quickack; elsewhere all five") {

@@ -76,7 +76,12 @@ TEST_CASE("validate: zero concurrency, sandbox-only fixes and non-loopback targe
     CHECK(usage_error([&] { validate(config, common); }, "--target") == 2);
     common.target = "127.0.0.1:8080";
     CHECK_NOTHROW(validate(config, common));
-    common.target = "198.18.0.2:80";
+    // From the host's namespace 198.18.0.0/15 follows the default route: refused.
+    for (const char* refused : {"198.18.0.2:80", "198.19.0.1:80", "127.0.0.1:0"}) {
+        common.target = refused;
+        CHECK_MESSAGE(usage_error([&] { validate(config, common); }, "--target") == 2, refused);
+    }
+    common.target = "[::1]:8080";
     CHECK_NOTHROW(validate(config, common));
     config.fixes = {Fix::tw_reuse};
     CHECK(usage_error([&] { validate(config, common); }, "--fix tw-reuse") == 2);
