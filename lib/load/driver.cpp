@@ -1,6 +1,11 @@
 #include "load/driver.hpp"
 
+#include <sys/epoll.h>
+
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <ctime>
 #include <optional>
 
 #include <fmt/format.h>
@@ -10,6 +15,27 @@
 #include "sandbox/sandbox.hpp"
 
 namespace sockdrill::load::detail {
+
+int wait_events(int epoll_fd, epoll_event* events, int max_events, int64_t timeout_ns) {
+    static std::atomic<bool> have_pwait2{true};
+    int ready;
+    if (have_pwait2.load(std::memory_order_relaxed)) {
+        constexpr int64_t kNsPerS = 1'000'000'000;
+        timespec timeout{timeout_ns / kNsPerS, timeout_ns % kNsPerS};
+        ready = ::epoll_pwait2(epoll_fd, events, max_events, &timeout, nullptr);
+        if (ready < 0 && errno == ENOSYS) {
+            have_pwait2 = false;  // kernel before 5.11
+            return 0;
+        }
+    } else {
+        ready = ::epoll_wait(epoll_fd, events, max_events, static_cast<int>((timeout_ns + 999'999) / 1'000'000));
+    }
+    if (ready < 0) {
+        if (errno == EINTR) return 0;
+        throw Error::system("epoll_pwait2", errno);
+    }
+    return ready;
+}
 
 WorkerThreads::~WorkerThreads() {
     stop();

@@ -4,6 +4,8 @@
 // the run's network namespace, a count of ended workers under a condition
 // variable for wait_for() and wait(), each worker's failure kept for wait()
 // to rethrow; and the sampling loop of the run_* helpers.
+#include <sys/epoll.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -63,6 +65,12 @@ class WorkerThreads {
 
 /// The run_* helpers' loop: until the driver's run ends, `sample` every
 /// `interval` on a fixed grid, so a slow callback does not stretch the interval.
+/// One epoll wait with a timeout in nanoseconds (epoll_pwait2, so open-loop
+/// schedules land on time rather than on the next millisecond; epoll_wait on
+/// kernels before 5.11). Returns the events ready, 0 on EINTR or timeout;
+/// throws on any other error.
+int wait_events(int epoll_fd, ::epoll_event* events, int max_events, int64_t timeout_ns);
+
 template <class Driver>
 void sample_until_end(Driver& driver, cli::Duration interval, const std::function<void()>& sample) {
     auto next = std::chrono::steady_clock::now() + interval;

@@ -178,27 +178,8 @@ int64_t KeepaliveWorker::next_wakeup_ns() const {
 }
 
 int KeepaliveWorker::wait(epoll_event* events, int max_events, int64_t timeout_ns) {
-    // epoll_pwait2 takes nanoseconds: open-loop sends land on schedule
-    // instead of on the next millisecond.
-    static std::atomic<bool> have_pwait2{true};
-    int ready;
     count(Syscall::epoll_wait);
-    if (have_pwait2.load(std::memory_order_relaxed)) {
-        timespec timeout{timeout_ns / kNsPerS, timeout_ns % kNsPerS};
-        ready = ::epoll_pwait2(epoll_.get(), events, max_events, &timeout, nullptr);
-        if (ready < 0 && errno == ENOSYS) {
-            have_pwait2 = false;  // kernel before 5.11
-            return 0;
-        }
-    } else {
-        ready = ::epoll_wait(epoll_.get(), events, max_events,
-                             static_cast<int>((timeout_ns + 999'999) / 1'000'000));
-    }
-    if (ready < 0) {
-        if (errno == EINTR) return 0;
-        throw Error::system("epoll_pwait2", errno);
-    }
-    return ready;
+    return detail::wait_events(epoll_.get(), events, max_events, timeout_ns);
 }
 
 // The end of the run: every connection is closed by the client; requests

@@ -89,6 +89,16 @@ std::string render_table(const Table& t) {
     return out;
 }
 
+Table text_table(std::string title, std::string header, std::string_view text) {
+    Table t{std::move(title), {std::move(header)}, {}};
+    while (!text.empty()) {
+        size_t nl = text.find('\n');
+        t.rows.push_back({std::string(text.substr(0, nl))});
+        text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
+    }
+    return t;
+}
+
 std::string render_text(const Report& r) {
     std::string out;
     for (size_t i = 0; i < r.tables.size(); ++i) {

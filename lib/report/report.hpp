@@ -3,6 +3,7 @@
 // and the live status line are all views of it (collect -> render, as ss).
 #include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +57,9 @@ bool looks_numeric(std::string_view cell);
 /// Tables and notes as aligned text, for stdout.
 std::string render_text(const Report& report);
 std::string render_table(const Table& table);
+/// A block of text drawn elsewhere (a histogram chart) as a one-column
+/// table: one row per line, under `header`.
+Table text_table(std::string title, std::string header, std::string_view text);
 
 /// "2026-11-26T23:39:29Z" for a system_clock time point.
 std::string rfc3339(std::chrono::system_clock::time_point t);

@@ -41,6 +41,7 @@
 #include "kernel/sysctl.hpp"
 #include "load/churn.hpp"
 #include "net/error.hpp"
+#include "sandbox/hosts.hpp"
 #include "sandbox/sandbox.hpp"
 #include "server/server.hpp"
 
@@ -73,16 +74,7 @@ std::optional<int> parse_int(std::string_view text) {
 }
 
 // Two hosts for one variant: a fresh sandbox, or this namespace.
-struct Hosts {
-    std::unique_ptr<sandbox::Sandbox> box;
-
-    template <class F>
-    decltype(auto) in(Side side, F&& f) const {
-        if (!box) return std::forward<F>(f)();
-        return box->run_in(side, std::forward<F>(f));
-    }
-    const net::Fd* netns(Side side) const { return box ? &box->netns(side) : nullptr; }
-};
+using sandbox::Hosts;
 
 // Samples one listener's accept queue every 100 ms from the census, on its
 // own thread inside the listener's namespace (netlink sockets stay in the
@@ -434,15 +426,7 @@ std::string errors_cell(const load::ErrorTable& e) {
 }
 
 report::Table chart_table(const std::string& title, const load::Histogram& h) {
-    report::Table t{title, {fmt::format("{:>8} |", "time")}, {}};
-    std::string chart = load::render_chart(h);
-    size_t at = 0;
-    while (at < chart.size()) {
-        size_t nl = chart.find('\n', at);
-        t.rows.push_back({chart.substr(at, nl - at)});
-        at = nl == std::string::npos ? chart.size() : nl + 1;
-    }
-    return t;
+    return report::text_table(title, fmt::format("{:>8} |", "time"), load::render_chart(h));
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "net/error.hpp"
 #include "net/socket.hpp"
 #include "net/sockopt.hpp"
+#include "sandbox/hosts.hpp"
 #include "sandbox/sandbox.hpp"
 #include "sandbox/tap.hpp"
 #include "server/server.hpp"
@@ -41,22 +42,11 @@ constexpr const char* kCounters[] = {"TCPAbortOnData", "TCPAbortOnClose", "TCPAb
                                      "EstabResets"};
 
 // The two hosts of one case: a fresh sandbox, or the host's loopback.
-struct Hosts {
-    std::unique_ptr<sandbox::Sandbox> box;
+struct Hosts : sandbox::Hosts {
     std::unique_ptr<sandbox::Tap> tap;
     std::string tap_error;
     kernel::CounterSnapshot before[2];
 
-    template <class F>
-    decltype(auto) in(Side side, F&& f) const {
-        if (!box) return std::forward<F>(f)();
-        return box->run_in(side, std::forward<F>(f));
-    }
-    net::Address address(Side side, uint16_t port) const {
-        if (box) return box->address(side, port);
-        auto a = net::Address::parse_host("127.0.0.1", port);
-        return a;
-    }
     void snapshot_counters() {
         before[0] = in(Side::client, [] { return kernel::read_counters(); });
         before[1] = box ? in(Side::server, [] { return kernel::read_counters(); }) : before[0];
@@ -67,9 +57,7 @@ Hosts make_hosts(bool sandboxed) {
     Hosts h;
     if (sandboxed) h.box = std::make_unique<sandbox::Sandbox>();
     try {
-        static const net::Fd here;
-        h.tap = std::make_unique<sandbox::Tap>(h.box ? h.box->netns(Side::client) : here,
-                                               h.box ? h.box->interface(Side::client) : "lo");
+        h.tap = std::make_unique<sandbox::Tap>(h.client_netns(), h.client_interface());
     } catch (const Error& e) {
         h.tap_error = e.what();
     }

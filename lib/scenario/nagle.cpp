@@ -21,6 +21,7 @@
 #include "net/error.hpp"
 #include "net/socket.hpp"
 #include "net/sockopt.hpp"
+#include "sandbox/hosts.hpp"
 #include "sandbox/sandbox.hpp"
 #include "server/server.hpp"
 
@@ -52,23 +53,7 @@ double median(std::vector<double> v) {
     return v[v.size() / 2];
 }
 
-// The two hosts: a sandbox, or the host's loopback.
-struct Hosts {
-    std::unique_ptr<sandbox::Sandbox> box;
-    template <class F>
-    decltype(auto) in(Side side, F&& f) const {
-        if (!box) return std::forward<F>(f)();
-        return box->run_in(side, std::forward<F>(f));
-    }
-    net::Address address(Side side) const {
-        return box ? box->address(side, 0) : net::Address::parse_host("127.0.0.1", 0);
-    }
-    const net::Fd& client_netns() const {
-        static const net::Fd here;
-        return box ? box->netns(Side::client) : here;
-    }
-    std::string client_interface() const { return box ? box->interface(Side::client) : "lo"; }
-};
+using sandbox::Hosts;
 
 // What one variant's request loop measured.
 struct Loop {

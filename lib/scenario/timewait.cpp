@@ -22,6 +22,7 @@
 #include "kernel/sysctl.hpp"
 #include "net/address.hpp"
 #include "net/error.hpp"
+#include "sandbox/hosts.hpp"
 #include "sandbox/sandbox.hpp"
 #include "server/server.hpp"
 
@@ -55,15 +56,9 @@ struct Sample {
 
 // The hosts of one fix: a fresh sandbox, or the host itself (one namespace
 // holding both ends; the server's port tells them apart).
-struct Hosts {
-    std::unique_ptr<sandbox::Sandbox> box;
+struct Hosts : sandbox::Hosts {
     net::Address server;  ///< where the churn connects
 
-    template <class F>
-    decltype(auto) in(Side side, F&& f) const {
-        if (!box) return std::forward<F>(f)();
-        return box->run_in(side, std::forward<F>(f));
-    }
     std::vector<Side> sides() const {
         return box ? std::vector<Side>{Side::client, Side::server} : std::vector<Side>{Side::client};
     }
@@ -180,7 +175,7 @@ load::ChurnConfig churn_config(Fix fix, const TimewaitConfig& config, const Host
     c.connect_timeout = 2s;
     c.io_timeout = 2s;
     c.drain_timeout = 1s;
-    c.netns = hosts.box ? &hosts.box->netns(Side::client) : nullptr;
+    c.netns = hosts.netns(Side::client);
     return c;
 }
 
@@ -458,15 +453,7 @@ report::Table timeline_table(const std::vector<FixRun>& runs, double duration_s)
 }
 
 report::Table chart_table(const std::string& title, const load::Histogram& h) {
-    report::Table t{title, {"connect time"}, {}};
-    std::string chart = load::render_chart(h);
-    size_t at = 0;
-    while (at < chart.size()) {
-        size_t nl = chart.find('\n', at);
-        t.rows.push_back({chart.substr(at, nl - at)});
-        at = nl == std::string::npos ? chart.size() : nl + 1;
-    }
-    return t;
+    return report::text_table(title, "connect time", load::render_chart(h));
 }
 
 }  // namespace

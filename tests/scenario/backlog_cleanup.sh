@@ -7,11 +7,6 @@
 require_root backlog_cleanup
 command -v jq >/dev/null || fail "jq is not installed"
 
-# The sandbox's namespaces a process holds, without our own (a thread may
-# hold the host's for a moment, to come back to it).
-host_ns=$(readlink /proc/self/ns/net)
-sandbox_ns() { netns_held_by "$1" | grep -vxF "$host_ns" || true; }
-
 # Each namespace in $1 is gone within 10 s, or fail naming $2.
 all_gone() {
   for ns in $1; do
@@ -28,18 +23,18 @@ pid=$!
 _pids+=("$pid")
 first=""
 for _ in $(seq 1 100); do
-  first=$(sandbox_ns "$pid")
+  first=$(netns_held_by "$pid")
   [ -n "$first" ] && break
   sleep 0.1
 done
 [ -n "$first" ] || fail "sockdrill-backlog holds its first variant's namespaces by descriptor"
 second=""
 for _ in $(seq 1 150); do
-  second=$(sandbox_ns "$pid" | grep -vxF "$first" || true)
+  second=$(netns_held_by "$pid" | grep -vxF "$first" || true)
   [ -n "$second" ] && break
   sleep 0.1
 done
-[ -n "$second" ] || fail "sockdrill-backlog moved on to the second variant's namespaces (held: $(sandbox_ns "$pid"))"
+[ -n "$second" ] || fail "sockdrill-backlog moved on to the second variant's namespaces (held: $(netns_held_by "$pid"))"
 sleep 0.5
 kill -INT "$pid"
 rc=0; wait "$pid" || rc=$?
@@ -56,13 +51,13 @@ pid=$!
 _pids+=("$pid")
 held=""
 for _ in $(seq 1 100); do
-  held=$(sandbox_ns "$pid")
+  held=$(netns_held_by "$pid")
   [ -n "$held" ] && break
   sleep 0.1
 done
 [ -n "$held" ] || fail "sockdrill-backlog holds its namespaces by descriptor"
 sleep 0.5
-held=$(sandbox_ns "$pid")
+held=$(netns_held_by "$pid")
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 kill -0 "$pid" 2>/dev/null && fail "sockdrill-backlog survived kill -9"

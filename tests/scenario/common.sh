@@ -130,9 +130,12 @@ require_root() {
 }
 
 # netns_held_by PID: the network namespaces ("net:[INODE]") a process holds
-# by descriptor, as the sandbox holds its namespaces.
+# by descriptor, as the sandbox holds its namespaces; not this host's own,
+# which a command also holds for a moment, to come back to it.
 netns_held_by() {
-  find "/proc/$1/fd" -lname 'net:*' -printf '%l\n' 2>/dev/null | sort -u
+  local host_ns
+  host_ns=$(readlink /proc/self/ns/net)
+  find "/proc/$1/fd" -lname 'net:*' -printf '%l\n' 2>/dev/null | sort -u | grep -vxF "$host_ns" || true
 }
 
 # netns_alive INODE-LINK: whether any process still holds that namespace, as

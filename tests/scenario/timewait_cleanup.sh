@@ -21,13 +21,9 @@ sockdrill-timewait --fix none --fix tw-reuse --port-range 40000-40099 --rate 50/
   >"$TMP/out" 2>"$TMP/err" &
 pid=$!
 _pids+=("$pid")
-# The sandbox's namespaces: those it holds by descriptor, less the host's own
-# (which it also holds, to come back to).
-host_ns=$(readlink /proc/self/ns/net)
-sandbox_ns() { netns_held_by "$1" | grep -vxF "$host_ns" || true; }
 first=""
 for _ in $(seq 1 150); do
-  first=$(sandbox_ns "$pid")
+  first=$(netns_held_by "$pid")
   [ "$(grep -c . <<<"$first")" -ge 2 ] && break
   sleep 0.1
 done
@@ -42,7 +38,7 @@ for _ in $(seq 1 100); do
 done
 [ "$gone" = 1 ] || fail "the first fix's namespaces are released when it ends"
 sleep 0.5
-second=$(sandbox_ns "$pid")
+second=$(netns_held_by "$pid")
 kill -INT "$pid"
 rc=0; wait "$pid" || rc=$?
 [ "$rc" = 130 ] || fail "SIGINT exits 130, got $rc: $(cat "$TMP/err")"
@@ -58,7 +54,7 @@ pid=$!
 _pids+=("$pid")
 held=""
 for _ in $(seq 1 150); do
-  held=$(sandbox_ns "$pid")
+  held=$(netns_held_by "$pid")
   [ "$(grep -c . <<<"$held")" -ge 2 ] && break
   sleep 0.1
 done
