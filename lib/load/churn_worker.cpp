@@ -71,23 +71,6 @@ int64_t monotonic_ns() {
     return ts.tv_sec * kNsPerS + ts.tv_nsec;
 }
 
-// --- deadline lists ------------------------------------------------------
-
-void ChurnWorker::DeadlineList::push_back(Conn& c) {
-    c.prev = tail;
-    c.next = nullptr;
-    (tail ? tail->next : head) = &c;
-    tail = &c;
-    c.list = this;
-}
-
-void ChurnWorker::DeadlineList::remove(Conn& c) {
-    (c.prev ? c.prev->next : head) = c.next;
-    (c.next ? c.next->prev : tail) = c.prev;
-    c.prev = c.next = nullptr;
-    c.list = nullptr;
-}
-
 // --- set-up and the loop -------------------------------------------------
 
 ChurnWorker::ChurnWorker(const ChurnConfig& config, const WorkerPlan& plan, int64_t run_start_ns,

@@ -40,15 +40,8 @@ public:
 
 private:
     struct Conn;
-    /// Connections waiting under one timeout, in deadline order: every entry
-    /// got the same timeout when it was appended, and the clock only moves
-    /// on, so the list stays sorted and the front is the next to expire.
-    struct DeadlineList {
-        Conn* head = nullptr;
-        Conn* tail = nullptr;
-        void push_back(Conn& c);
-        void remove(Conn& c);
-    };
+    /// Connections under one timeout, in deadline order (load/driver.hpp).
+    using DeadlineList = detail::DeadlineList<Conn>;
     /// One connection slot, reused from one connection to the next.
     struct Conn {
         enum class State : uint8_t { free, connecting, writing, reading, awaiting_eof };

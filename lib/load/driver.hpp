@@ -23,6 +23,29 @@
 
 namespace sockdrill::load::detail {
 
+/// A worker's connections waiting under one timeout, in deadline order:
+/// every entry got the same timeout when it was appended and the clock only
+/// moves on, so the front is always the next to expire. Intrusive: Conn has
+/// `prev`, `next` and `list` members, so arming and disarming allocate nothing.
+template <class Conn>
+struct DeadlineList {
+    Conn* head = nullptr;
+    Conn* tail = nullptr;
+    void push_back(Conn& c) {
+        c.prev = tail;
+        c.next = nullptr;
+        (tail ? tail->next : head) = &c;
+        tail = &c;
+        c.list = this;
+    }
+    void remove(Conn& c) {
+        (c.prev ? c.prev->next : head) = c.next;
+        (c.next ? c.next->prev : tail) = c.prev;
+        c.prev = c.next = nullptr;
+        c.list = nullptr;
+    }
+};
+
 /// The worker threads of one run. Declare it after every member its bodies
 /// use: its destructor stops the run and joins the threads first.
 class WorkerThreads {

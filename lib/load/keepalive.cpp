@@ -36,6 +36,10 @@ double round_to(double value, double scale) {
 
 // --- config --------------------------------------------------------------
 
+std::string_view backoff_name(Backoff backoff) {
+    return backoff == Backoff::jitter ? "jitter" : "none";
+}
+
 double parse_rate(std::string_view text) {
     try {
         return cli::parse_rate(text);
@@ -99,6 +103,15 @@ void validate(const KeepaliveConfig& c) {
     if (c.io_timeout.count() <= 0) fail("--io-timeout: expected more than 0");
     if (c.drain_timeout.count() < 0) fail("--drain-timeout: expected 0 or more");
     if (c.reconnect_delay.count() < 0) fail("--reconnect-delay: expected 0 or more");
+    if (c.backoff == Backoff::jitter && c.backoff_max.count() <= 0)
+        fail("--backoff-max: expected more than 0");
+    if (c.think_time.count() < 0) fail("--think-time: expected 0 or more");
+    if (!(c.think_jitter >= 0 && c.think_jitter <= 1))
+        fail(fmt::format("--think-jitter: expected 0 to 1, got {}", c.think_jitter));
+    if (c.client_idle_timeout.count() < 0) fail("--client-idle-timeout: expected 0 or more");
+    if ((c.think_time.count() > 0 || c.client_idle_timeout.count() > 0) && c.rate > 0)
+        fail("--rate: an open loop sends on any free connection; --think-time and "
+             "--client-idle-timeout pace each connection (closed loop)");
 }
 
 std::string format_request(const KeepaliveConfig& c) {
@@ -142,6 +155,12 @@ void to_json(nlohmann::json& j, const KeepaliveConfig& c) {
                        {"io_timeout_ms", cli::to_ms(c.io_timeout)},
                        {"drain_timeout_ms", cli::to_ms(c.drain_timeout)},
                        {"reconnect_delay_ms", cli::to_ms(c.reconnect_delay)},
+                       {"backoff", backoff_name(c.backoff)},
+                       {"backoff_max_ms", cli::to_ms(c.backoff_max)},
+                       {"think_time_ms", cli::to_ms(c.think_time)},
+                       {"think_jitter", c.think_jitter},
+                       {"client_idle_timeout_ms", cli::to_ms(c.client_idle_timeout)},
+                       {"watch_idle", c.watch_idle},
                        {"netns", c.netns != nullptr}};
 }
 
@@ -155,6 +174,7 @@ void ConnectionCounts::merge(const ConnectionCounts& o) {
     reset_by_server += o.reset_by_server;
     failed += o.failed;
     reconnects += o.reconnects;
+    closed_idle += o.closed_idle;
     peak_open += o.peak_open;
 }
 
@@ -170,6 +190,7 @@ void KeepaliveStats::merge(const KeepaliveStats& o) {
     connections.merge(o.connections);
     latency.merge(o.latency);
     connect.merge(o.connect);
+    reconnect.merge(o.reconnect);
     errors.merge(o.errors);
     for (size_t i = 0; i < kSyscalls; ++i) syscalls[i] += o.syscalls[i];
 }
@@ -208,11 +229,13 @@ void to_json(nlohmann::json& j, const KeepaliveResult& r) {
                          {"reset_by_server", c.reset_by_server},
                          {"failed", c.failed},
                          {"reconnects", c.reconnects},
+                         {"closed_idle", c.closed_idle},
                          {"peak_open", c.peak_open}}},
                        {"sent_bytes", s.bytes_sent},
                        {"received_bytes", s.bytes_received},
                        {"latency", s.latency},
                        {"connect", s.connect},
+                       {"reconnect", s.reconnect},
                        {"syscalls", syscalls},
                        {"syscalls_per_request", round_to(per_request, 1000)},
                        {"errors", errors_json(s.errors)},

@@ -38,6 +38,15 @@
 
 namespace sockdrill::load {
 
+/// How a connection slot waits before it reconnects after the server closed
+/// its connection or the connection failed.
+enum class Backoff : uint8_t {
+    none,    ///< at once after a close, reconnect_delay after a failure
+    jitter,  ///< a uniform random wait in [0, backoff_max) either way ("full jitter")
+};
+/// "none", "jitter".
+std::string_view backoff_name(Backoff backoff);
+
 /// Everything a keep-alive run can be told.
 struct KeepaliveConfig {
     net::Address target;
@@ -87,6 +96,23 @@ struct KeepaliveConfig {
     /// After a connection failed, how long its slot waits before reconnecting
     /// (a refused server does not turn the loop into a busy spin).
     Duration reconnect_delay = 10ms;
+    Backoff backoff = Backoff::none;
+    /// The longest jittered wait (Backoff::jitter).
+    Duration backoff_max = 1s;
+    /// Closed loop: after its responses a connection pauses this long before
+    /// its next request (think time; the client's reuse interval); 0 = at once.
+    Duration think_time = 0s;
+    /// Each pause is drawn uniformly from think_time x [1 - jitter, 1 + jitter] (0 to 1).
+    double think_jitter = 0;
+    /// The client's pool idle timeout: a connection idle at least this long
+    /// is closed by the client when it is next used, and a new connection
+    /// carries the request (closed loop); 0 = no limit.
+    Duration client_idle_timeout = 0s;
+    /// Whether idle connections are read. true: the server's FIN is seen at
+    /// once and the slot reconnects. false: an idle connection is reused
+    /// without looking, as blocking HTTP clients reuse a pooled connection,
+    /// so a request can go out on a connection the server already closed.
+    bool watch_idle = true;
     /// A network namespace each worker thread enters before it creates
     /// sockets (Sandbox::netns); borrowed, must outlive the run. nullptr = stay.
     const net::Fd* netns = nullptr;
@@ -114,6 +140,7 @@ struct ConnectionCounts {
     uint64_t reset_by_server = 0;   ///< RST while no request was outstanding
     uint64_t failed = 0;            ///< ended by an error (counted in errors by phase)
     uint64_t reconnects = 0;        ///< opened again after an earlier connection in the slot
+    uint64_t closed_idle = 0;       ///< closed by the client's idle timeout before a reuse
     uint64_t peak_open = 0;         ///< the most open at once (one thread's peak summed)
     void merge(const ConnectionCounts& other);
 };
@@ -136,6 +163,11 @@ struct KeepaliveStats {
     Histogram latency;
     /// From socket() to established.
     Histogram connect;
+    /// From losing a connection (the server closed or reset it, or it
+    /// failed) to the first response on the slot's next connection: the
+    /// reconnect storm as each client sees it (backoff, refused connects,
+    /// SYN retransmissions, dropped handshakes included).
+    Histogram reconnect;
     ErrorTable errors;
     std::array<uint64_t, kSyscalls> syscalls{};
 
@@ -153,7 +185,7 @@ struct KeepaliveResult {
 };
 /// {"requests": {...}, "requests_per_s", "target_rate_per_s", "elapsed_s",
 ///  "connections": {...}, "sent_bytes", "received_bytes", "non_2xx",
-///  "latency": histogram, "connect": histogram, "syscalls": {...},
+///  "latency": histogram, "connect": histogram, "reconnect": histogram, "syscalls": {...},
 ///  "syscalls_per_request", "errors": {...}, "first_error_s": {...}, "stopped"}
 void to_json(nlohmann::json& j, const KeepaliveResult& result);
 

@@ -60,23 +60,6 @@ bool peer_fin_only(uint32_t events) {
 
 }  // namespace
 
-// --- deadline lists ------------------------------------------------------
-
-void KeepaliveWorker::DeadlineList::push_back(Conn& c) {
-    c.prev = tail;
-    c.next = nullptr;
-    (tail ? tail->next : head) = &c;
-    tail = &c;
-    c.list = this;
-}
-
-void KeepaliveWorker::DeadlineList::remove(Conn& c) {
-    (c.prev ? c.prev->next : head) = c.next;
-    (c.next ? c.next->prev : tail) = c.prev;
-    c.prev = c.next = nullptr;
-    c.list = nullptr;
-}
-
 // --- set-up and the loop -------------------------------------------------
 
 KeepaliveWorker::KeepaliveWorker(const KeepaliveConfig& config, const KeepalivePlan& plan,
@@ -94,6 +77,7 @@ KeepaliveWorker::KeepaliveWorker(const KeepaliveConfig& config, const KeepaliveP
       epoll_(::epoll_create1(EPOLL_CLOEXEC)),
       conns_(plan.connections),
       times_(static_cast<size_t>(plan.connections) * config.pipeline),
+      random_(static_cast<uint32_t>(monotonic_ns()) ^ (plan.index * 2654435761u)),
       buffer_(std::make_unique<char[]>(kReadBuffer)) {
     if (!epoll_) throw Error::system("epoll_create1", errno);
     std::string request = format_request(config);
@@ -170,6 +154,7 @@ int64_t KeepaliveWorker::next_wakeup_ns() const {
     if (done_sending_) wake = std::min(wake, drain_end_ns_);
     for (const DeadlineList* list : {&connect_timers_, &io_timers_, &retry_timers_})
         if (list->head) wake = std::min(wake, list->head->deadline_ns);
+    if (!timers_.empty()) wake = std::min(wake, timers_.top().first);
     if (interval_.count()) wake = std::min(wake, next_publish_ns_);
     if (next_initial_ < conns_.size() && !done_sending_)
         wake = std::min(wake, initial_open_ns(next_initial_));
@@ -294,15 +279,23 @@ void KeepaliveWorker::connected(Conn& c) {
     --connecting_;
     c.state = Conn::State::open;
     stats_.connect.record(to_us(now_ - c.start_ns));
+    c.idle_since_ns = now_;
     ++stats_.connections.opened;
     if (c.reopened) ++stats_.connections.reconnects;
     c.reopened = true;
     KeepaliveCells::add(cells_.opened);
     stats_.connections.peak_open = std::max(stats_.connections.peak_open, ++open_);
-    if (plan_.rate > 0)
+    if (plan_.rate > 0) {
         make_ready(c);
-    else
+    } else if (c.pause_first && c.timer_ns > now_) {
+        // Its previous connection ended during a pause: the new one waits
+        // out the rest of it, on the pause's timer entry, still in timers_.
+        c.pause_first = false;
+        c.thinking = true;
+    } else {
+        c.pause_first = false;
         refill(c);
+    }
 }
 
 // --- events --------------------------------------------------------------
@@ -321,6 +314,9 @@ void KeepaliveWorker::on_event(Conn& c, uint32_t events) {
         if (c.state != Conn::State::open) return;
     }
     if (c.state != Conn::State::open) return;  // ended earlier in this batch of events
+    // A client that does not watch its idle connections learns of the
+    // server's FIN only from its next request (read() sees EOF or a reset).
+    if (!config_.watch_idle && c.outstanding == 0 && c.unsent == 0) return;
     if ((events & EPOLLOUT) && c.unsent) {
         if (!flush(c)) return;
         after_progress(c);
@@ -489,6 +485,10 @@ bool KeepaliveWorker::consume(Conn& c, const char* data, size_t size) {
 }
 
 void KeepaliveWorker::response_done(Conn& c) {
+    if (c.lost_ns) {
+        stats_.reconnect.record(to_us(now_ - c.lost_ns));
+        c.lost_ns = 0;
+    }
     int64_t started = time_slot(c, 0);
     c.ring_head = static_cast<uint16_t>((c.ring_head + 1) % config_.pipeline);
     --c.outstanding;
@@ -521,13 +521,47 @@ void KeepaliveWorker::after_progress(Conn& c) {
         if (config_.requests_per_conn && c.on_conn >= config_.requests_per_conn)
             return end(c, End::by_client);
         disarm(c);
+        c.idle_since_ns = now_;
     } else {
         arm(c, io_timers_, to_ns(config_.io_timeout));
     }
     if (plan_.rate > 0)
         make_ready(c);
-    else
+    else if (config_.think_time.count() == 0)
         refill(c);
+    else if (c.outstanding == 0 && c.unsent == 0)
+        think(c);  // the next request after the pause (pipelined ones answered first)
+}
+
+// --- think time, the client's idle timeout, jittered reconnects ----------
+
+void KeepaliveWorker::schedule(Conn& c, int64_t at) {
+    c.timer_ns = at;
+    timers_.emplace(at, &c);
+}
+
+void KeepaliveWorker::think(Conn& c) {
+    double jitter = config_.think_jitter;
+    double factor = jitter > 0 ? std::uniform_real_distribution<double>(1 - jitter, 1 + jitter)(random_) : 1.0;
+    c.thinking = true;
+    schedule(c, now_ + std::llround(static_cast<double>(to_ns(config_.think_time)) * factor));
+}
+
+// The pause is over. A pool with an idle timeout does not hand out a
+// connection idle that long: it closes it, and a new one carries the request.
+void KeepaliveWorker::reuse(Conn& c) {
+    c.thinking = false;
+    int64_t idle_limit = to_ns(config_.client_idle_timeout);
+    if (idle_limit > 0 && now_ - c.idle_since_ns >= idle_limit) return end(c, End::idle_timeout);
+    refill(c);
+}
+
+// Full jitter: spreads a crowd of slots that lost their connections at the
+// same moment (a server restart) over backoff_max instead of one SYN burst.
+void KeepaliveWorker::back_off(Conn& c) {
+    auto wait = std::uniform_int_distribution<int64_t>(0, to_ns(config_.backoff_max) - 1)(random_);
+    c.backing_off = true;
+    schedule(c, now_ + wait);
 }
 
 // --- ending connections --------------------------------------------------
@@ -558,6 +592,9 @@ void KeepaliveWorker::end(Conn& c, End how) {
             case End::run_over:
                 ++counts.closed_by_client;
                 break;
+            case End::idle_timeout:
+                ++counts.closed_idle;
+                break;
             case End::by_server:
                 ++counts.closed_by_server;
                 break;
@@ -581,7 +618,15 @@ void KeepaliveWorker::end(Conn& c, End how) {
     c.on_conn = 0;
     c.server_closing = false;
     c.scanner.reset();
+    bool was_thinking = c.thinking;
+    c.thinking = false;
     if (how == End::run_over || done_sending_) return;
+    bool lost = how == End::by_server || how == End::reset_by_server || how == End::failed;
+    // A connection closed during a pause cost no request: the slot pauses
+    // on. Otherwise service is lost until the next connection answers.
+    if (was_thinking) c.pause_first = true;
+    else if (lost && !c.lost_ns) c.lost_ns = now_;
+    if (lost && config_.backoff == Backoff::jitter) return back_off(c);
     if (how == End::failed)
         arm(c, retry_timers_, to_ns(config_.reconnect_delay));
     else
@@ -609,6 +654,18 @@ void KeepaliveWorker::expire() {
         Conn& c = *retry_timers_.head;
         retry_timers_.remove(c);
         connect_queue_.push_back(&c);
+    }
+    while (!timers_.empty() && timers_.top().first <= now_) {
+        auto [at, conn] = timers_.top();
+        timers_.pop();
+        Conn& c = *conn;
+        if (c.timer_ns != at) continue;  // the connection moved on
+        if (c.thinking && c.state == Conn::State::open) {
+            reuse(c);
+        } else if (c.backing_off && c.state == Conn::State::closed) {
+            c.backing_off = false;
+            connect_queue_.push_back(&c);
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <queue>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -54,17 +56,10 @@ class KeepaliveWorker {
 
   private:
     struct Conn;
-    /// Connections waiting under one timeout, in deadline order: every entry
-    /// got the same timeout when it was appended and the clock only moves
-    /// on, so the front is always the next to expire.
-    struct DeadlineList {
-        Conn* head = nullptr;
-        Conn* tail = nullptr;
-        void push_back(Conn& c);
-        void remove(Conn& c);
-    };
+    /// Connections under one timeout, in deadline order (load/driver.hpp).
+    using DeadlineList = detail::DeadlineList<Conn>;
     /// How a connection ended.
-    enum class End : uint8_t { by_client, by_server, reset_by_server, failed, run_over };
+    enum class End : uint8_t { by_client, idle_timeout, by_server, reset_by_server, failed, run_over };
     /// One connection slot, reopened from one connection to the next. Kept
     /// small: 50,000 idle ones must cost under 1 KiB each, so no buffer of
     /// its own (the read buffer and the request bytes are the worker's).
@@ -75,6 +70,9 @@ class KeepaliveWorker {
         bool server_closing = false;  ///< the server said "Connection: close"
         bool in_ready = false;        ///< on ready_ (open loop)
         bool reopened = false;        ///< the slot had a connection before
+        bool thinking = false;        ///< idle, its next request on timers_ (think time)
+        bool backing_off = false;     ///< closed, its reconnect on timers_ (jitter)
+        bool pause_first = false;     ///< think before the next connection's first request
         uint16_t outstanding = 0;     ///< requests sent, response not yet complete
         uint16_t ring_head = 0;       ///< the oldest outstanding request's time slot
         uint32_t unsent = 0;          ///< bytes of the last batch still to write
@@ -82,6 +80,9 @@ class KeepaliveWorker {
         uint64_t on_conn = 0;         ///< requests sent on this connection
         int64_t start_ns = 0;         ///< socket() called
         int64_t deadline_ns = 0;
+        int64_t timer_ns = 0;         ///< its entry on timers_, while thinking or backing off
+        int64_t idle_since_ns = 0;    ///< when its last request was answered
+        int64_t lost_ns = 0;          ///< when the slot lost a connection; 0 = not waiting
         Conn* prev = nullptr;
         Conn* next = nullptr;
         DeadlineList* list = nullptr;
@@ -125,6 +126,10 @@ class KeepaliveWorker {
     int64_t& time_slot(const Conn& c, unsigned k);
     void fail(Conn& c, Phase phase, int err);
     void end(Conn& c, End how);
+    void think(Conn& c);
+    void reuse(Conn& c);
+    void back_off(Conn& c);
+    void schedule(Conn& c, int64_t at);
     void arm(Conn& c, DeadlineList& list, int64_t timeout_ns);
     void disarm(Conn& c);
     void expire();
@@ -146,6 +151,12 @@ class KeepaliveWorker {
     std::vector<Conn*> ready_;  ///< open loop: connections with a free slot, most recent last
     std::vector<Conn*> connect_queue_;  ///< slots to reopen now
     DeadlineList connect_timers_, io_timers_, retry_timers_;
+    /// Think pauses and jittered reconnects: random deadlines, so a heap
+    /// rather than a DeadlineList. An entry whose connection moved on (it
+    /// ended while thinking) no longer matches its timer_ns and is skipped.
+    using Timer = std::pair<int64_t, Conn*>;
+    std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
+    std::minstd_rand random_;
     /// `pipeline` copies of the request back to back: a batch of n is its last n.
     std::string batch_;
     size_t request_size_ = 0;

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -551,6 +552,98 @@ TEST_CASE("keepalive: 2,000 idle connections stay open and cost under 1 KiB each
     CHECK(result.stats.errors.total() == 0);
 }
 
+TEST_CASE("keepalive: think time paces each connection; jitter spreads the pauses") {
+    RunningServer s;
+    auto config = keepalive_to(s.address());
+    config.connections = 4;
+    config.duration = 1s;
+    config.think_time = 200ms;
+    auto st = load::run_keepalive(config).stats;
+    // Each connection: a request at once, then one per 200 ms: 5 in 1 s
+    // (the fifth falls due at 800 ms; a sixth would be at the end, 1 s).
+    CHECK(st.sent >= 4 * 4);
+    CHECK(st.sent <= 4 * 6);
+    CHECK(st.completed == st.sent);
+    CHECK(st.connections.opened == 4);
+
+    config.think_jitter = 0.5;  // pauses of 100 to 300 ms
+    st = load::run_keepalive(config).stats;
+    CHECK(st.sent >= 4 * 3);
+    CHECK(st.sent <= 4 * 11);
+    CHECK(st.errors.total() == 0);
+}
+
+TEST_CASE("keepalive: the idle-timeout race: a pool that reuses without looking loses requests, "
+          "a client idle timeout below the server's loses none") {
+    // The server closes a connection idle 300 ms at its next 100 ms sweep
+    // (300-400 ms); each connection rests 250-450 ms between requests.
+    server::Config quick;
+    quick.keepalive_timeout = 300ms;
+    RunningServer s(quick);
+    auto config = keepalive_to(s.address());
+    config.connections = 10;
+    config.duration = 1500ms;
+    config.think_time = 350ms;
+    config.think_jitter = 0.3;
+    config.reconnect_delay = 1ms;
+
+    config.watch_idle = false;
+    auto naive = load::run_keepalive(config).stats;
+    // The reuses after the server's close go out on a connection it no
+    // longer has: its FIN is read after the request left, an empty reply.
+    CHECK(naive.lost > 0);
+    CHECK(naive.errors.count(load::Phase::read, 0) + naive.errors.count(ECONNRESET) +
+              naive.errors.count(EPIPE) ==
+          naive.lost);
+    CHECK(naive.connections.closed_by_server == 0);  // it never looked
+
+    config.watch_idle = true;
+    auto watching = load::run_keepalive(config).stats;
+    CHECK(watching.connections.closed_by_server > 0);  // the FINs seen while idle
+    CHECK(watching.lost <= naive.lost);
+
+    config.watch_idle = false;
+    config.client_idle_timeout = 200ms;  // below the server's 300 ms
+    auto fixed = load::run_keepalive(config).stats;
+    CHECK(fixed.lost == 0);
+    CHECK(fixed.errors.total() == 0);
+    CHECK(fixed.connections.closed_idle > 0);
+    CHECK(fixed.completed == fixed.sent);
+}
+
+TEST_CASE("keepalive: after a server restart, jittered backoff spreads the reconnects") {
+    // Every connection is lost at once when the server stops (closed loop:
+    // each has a request in flight or about to be); the reconnect histogram
+    // runs from that loss to the first response on the next connection.
+    server::Config config_s;
+    auto first = std::make_unique<RunningServer>(config_s);
+    auto address = first->address();
+    auto config = keepalive_to(address);
+    config.connections = 40;
+    config.duration = 1500ms;
+    config.backoff = load::Backoff::jitter;
+    config.backoff_max = 400ms;
+    load::KeepaliveDriver driver(config);
+    driver.start();
+    REQUIRE(eventually([&] { return driver.live().open == 40; }));
+    std::this_thread::sleep_for(100ms);
+    first.reset();  // stops it: every connection closes
+    server::Config again;
+    again.listen = {address.to_string()};
+    again.drain_timeout = 1s;
+    server::Server second(again);
+    second.start();
+    auto st = driver.wait().stats;
+    second.stop();
+    REQUIRE(st.reconnect.count() >= 40);
+    // Uniform waits over 400 ms: the reconnects are spread, not one burst.
+    CHECK(st.reconnect.percentile(90) >= 200'000);
+    CHECK(st.reconnect.percentile(10) <= 150'000);
+    CHECK(st.reconnect.max() < 1'000'000);
+    nlohmann::json j = load::KeepaliveResult{st};
+    CHECK(j["reconnect"]["count"] == st.reconnect.count());
+}
+
 TEST_CASE("keepalive: bad options are one-line usage errors naming the option") {
     auto config = keepalive_to(net::Address::parse("127.0.0.1:9"));
     auto rejects = [](const std::function<void()>& f, const char* what) {
@@ -603,6 +696,17 @@ TEST_CASE("keepalive: bad options are one-line usage errors naming the option") 
     rejects(with([](auto& c) { c.http_headers = {"no colon"}; }), "--header");
     rejects(with([](auto& c) { c.http_method = "get me"; }), "--method");
     rejects(with([](auto& c) { c.sources = {net::Address::parse_host("::1")}; }), "--source");
+    rejects(with([](auto& c) { c.think_jitter = 1.5; }), "--think-jitter");
+    rejects(with([](auto& c) {
+                c.think_time = 1s;
+                c.rate = 100;
+            }),
+            "--rate");
+    rejects(with([](auto& c) {
+                c.backoff = load::Backoff::jitter;
+                c.backoff_max = 0s;
+            }),
+            "--backoff-max");
     rejects([] { load::parse_rate("1000"); }, "--rate");
     rejects([] { load::parse_rate("fast/s"); }, "--rate");
     rejects([] { load::parse_rate("10/hour"); }, "--rate");
