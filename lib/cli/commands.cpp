@@ -11,6 +11,7 @@ constexpr CommandInfo kCommands[] = {
     {"timewait", "connection churn: TIME-WAIT piles, ephemeral-port exhaustion and their fixes", true},
     {"backlog", "a full listen backlog: the 1 s / 3 s SYN-retransmit spikes and their fixes", true},
     {"nagle", "small-write stalls: Nagle against delayed ACK, about 40 ms per request", true},
+    {"storm", "keep-alive load and storms: reconnect bursts, the idle-timeout race, io models", true},
     {"suite", "run every scenario quickly and print a verdict table", false},
     {"list", "name the commands", false},
     {"help", "open a command's man page", false},

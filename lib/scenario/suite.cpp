@@ -15,6 +15,7 @@ std::vector<SuiteEntry> suite_entries() {
         {"timewait", timewait_checks},
         {"backlog", backlog_checks},
         {"nagle", nagle_checks},
+        {"storm", storm_checks},
     };
 }
 

@@ -52,5 +52,7 @@ std::vector<Check> timewait_checks(const SuiteContext& context);
 std::vector<Check> backlog_checks(const SuiteContext& context);
 /// The small-write stall checks (lib/scenario/nagle_checks.cpp).
 std::vector<Check> nagle_checks(const SuiteContext& context);
+/// The keep-alive storm checks (lib/scenario/storm_checks.cpp).
+std::vector<Check> storm_checks(const SuiteContext& context);
 
 }  // namespace sockdrill::scenario

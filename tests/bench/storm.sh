@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# make bench: the keep-alive engine (lib/load/keepalive) against wrk, all
+# make bench: sockdrill-storm (the keep-alive engine, lib/load/keepalive) against wrk, all
 # against the same nginx (one worker) in the same session. nginx on core 0,
 # the clients on core 1, ours and wrk alternating within each run; the median
 # of RUNS runs is quoted.
 #
-#   closed loop   wrk -t1 -cC -dD --latency   vs   keepalive_driver -t 1 -c C -d D
+#   closed loop   wrk -t1 -cC -dD --latency   vs   sockdrill-storm --threads 1 --connections C
 #                 requests/s (target: ours >= 1.0x wrk's, while recording every
 #                 latency) and p99 of each
-#   open loop     keepalive_driver --rate RATE/s -c C: the achieved rate against
+#   open loop     sockdrill-storm --rate RATE/s -c C: the achieved rate against
 #                 the target (target: within 1 %), and its p99 counted from when
 #                 each request was due
 #   idle          IDLE keep-alive connections held open with SOURCES 127.0.0.x
@@ -28,8 +28,8 @@ SOURCES=${SOURCES:-4}
 . "$(dirname "$0")/lib.sh"
 bench_setup storm
 need wrk nginx taskset python3 jq curl
-cmake --build "$BUILD" --target keepalive_driver >/dev/null
-DRIVER="$BUILD/tests/keepalive_driver"
+cmake --build "$BUILD" --target sockdrill-storm >/dev/null
+STORM="$BUILD/sockdrill-storm"
 
 # --- nginx: one worker on core 0, a 12-byte body, no access log
 PORT=$(free_port)
@@ -56,26 +56,27 @@ run_wrk() {
   printf '  %-12s %10.0f req/s  p99 %8s us  %s errors\n' wrk "$rps" "$p99" "$errors"
 }
 run_ours() {
-  taskset -c 1 "$DRIVER" --target "$TARGET" -t 1 -c "$C" -d "${DURATION}s" >"$TMP/out.ours"
+  taskset -c 1 "$STORM" --target "$TARGET" --threads 1 --connections "$C" --duration "${DURATION}s" --json \
+    >"$TMP/out.ours"
   local rps p99 errors per
-  rps=$(jq '.results.requests_per_s' "$TMP/out.ours")
-  p99=$(jq '.results.latency.p99_us' "$TMP/out.ours")
-  errors=$(jq '[.results.errors[][]] | add // 0' "$TMP/out.ours")
-  per=$(jq '.results.syscalls_per_request' "$TMP/out.ours")
-  echo "$rps $p99 $errors $(jq '.results.latency.count' "$TMP/out.ours")" >>"$TMP/results.ours"
+  rps=$(jq '.results.load.requests_per_s' "$TMP/out.ours")
+  p99=$(jq '.results.load.latency.p99_us' "$TMP/out.ours")
+  errors=$(jq '[.results.load.errors[][]] | add // 0' "$TMP/out.ours")
+  per=$(jq '.results.load.syscalls_per_request' "$TMP/out.ours")
+  echo "$rps $p99 $errors $(jq '.results.load.latency.count' "$TMP/out.ours")" >>"$TMP/results.ours"
   printf '  %-12s %10.0f req/s  p99 %8s us  %s errors  %s syscalls/request\n' ours "$rps" "$p99" \
     "$errors" "$per"
 }
 run_open() {
-  taskset -c 1 "$DRIVER" --target "$TARGET" -t 1 -c "$C" -d "${DURATION}s" --rate "${RATE}/s" \
-    >"$TMP/out.open"
+  taskset -c 1 "$STORM" --target "$TARGET" --threads 1 --connections "$C" --duration "${DURATION}s" \
+    --rate "${RATE}/s" --json >"$TMP/out.open"
   local rps p99 late abandoned off
-  rps=$(jq '.results.requests_per_s' "$TMP/out.open")
-  p99=$(jq '.results.latency.p99_us' "$TMP/out.open")
-  late=$(jq '.results.requests.late' "$TMP/out.open")
+  rps=$(jq '.results.load.requests_per_s' "$TMP/out.open")
+  p99=$(jq '.results.load.latency.p99_us' "$TMP/out.open")
+  late=$(jq '.results.load.requests.late' "$TMP/out.open")
   # Due before the end but never sent (the run ends at the duration even
   # above capacity), or unanswered at the drain timeout.
-  abandoned=$(jq '.results.requests.abandoned' "$TMP/out.open")
+  abandoned=$(jq '.results.load.requests.abandoned' "$TMP/out.open")
   off=$(awk -v a="$rps" -v t="$RATE" 'BEGIN {d = (a - t) / t * 100; printf "%.2f", d < 0 ? -d : d}')
   echo "$rps $p99 $off" >>"$TMP/results.open"
   printf '  %-12s %10.1f req/s  p99 %8s us  %s%% off %s/s  %s late  %s abandoned\n' open-loop \
@@ -84,7 +85,7 @@ run_open() {
 
 echo "== keep-alive load, $C connections, 1 thread, ${DURATION}s; nginx on core 0, clients on core 1; $RUNS runs"
 # Warm-up: nginx's first connections do not count.
-"$DRIVER" --target "$TARGET" -c "$C" -d 1s >/dev/null
+"$STORM" --target "$TARGET" -c "$C" --duration 1s >/dev/null
 for i in $(seq 1 "$RUNS"); do
   echo " run $i"
   # Alternate the order so neither client always runs right after the other.
@@ -136,9 +137,8 @@ CONF
 taskset -c 0 nginx -c "$TMP/nginx-idle.conf" -e "$TMP/nginx-idle.err" &
 pids+=("$!")
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$IDLE_PORT/" >/dev/null && break; sleep 0.1; done
-src=$(seq 2 $((SOURCES + 1)) | sed 's/^/127.0.0./' | paste -sd,)
-echo "== idle: $IDLE keep-alive connections from $src, opened over 2s, held 3s more"
-taskset -c 1 "$DRIVER" --target "127.0.0.1:$IDLE_PORT" -t 1 -c "$IDLE" --idle --ramp 2s -d 5s \
-  --source "$src" --connect-timeout 10s --rss >"$TMP/out.idle"
-jq -r '.results | "  opened \(.connections.opened), peak open \(.connections.peak_open), closed by the server \(.connections.closed_by_server + .connections.reset_by_server), errors \([.errors[][]] | add // 0), all open after \(.rss.all_open_s | . * 100 | round / 100) s\n  RSS before \(.rss.before_bytes / 1048576 | . * 10 | round / 10) MiB, with all open \(.rss.all_open_bytes / 1048576 | . * 10 | round / 10) MiB: \(.rss.per_connection_bytes | round) bytes per idle connection (target <= 1024)"' \
+echo "== idle: $IDLE keep-alive connections from $SOURCES source addresses (127.0.0.1..), opened over 2s, held 3s more"
+taskset -c 1 "$STORM" --target "127.0.0.1:$IDLE_PORT" --threads 1 --connections "$IDLE" --idle --ramp 2s \
+  --duration 5s --sources "$SOURCES" --json >"$TMP/out.idle"
+jq -r '.results | "  opened \(.load.connections.opened), peak open \(.load.connections.peak_open), closed by the server \(.load.connections.closed_by_server + .load.connections.reset_by_server), errors \([.load.errors[][]] | add // 0)\n  RSS before \(.idle.rss_before_bytes / 1048576 | . * 10 | round / 10) MiB, held \(.idle.rss_held_bytes / 1048576 | . * 10 | round / 10) MiB: \(.idle.bytes_per_connection | round) bytes per idle connection (target <= 1024)"' \
   "$TMP/out.idle"
