@@ -639,8 +639,8 @@ void validate(const StormConfig& c, const cli::CommonOptions& common) {
     // The engine's own checks (connections, pipeline, rate, payload...).
     load::KeepaliveConfig probe = c.load;
     probe.target = net::Address::parse_host("127.0.0.1", 1);
-    probe.duration = 1s;
-    probe.ramp = std::min(probe.ramp, common.duration.count() > 0 ? common.duration : probe.ramp);
+    // The duration is the scenario's until plan_for(), which checks the ramp against it.
+    probe.duration = common.duration.count() > 0 ? common.duration : std::chrono::hours(1);
     load::validate(probe);
 }
 

@@ -23,7 +23,7 @@ grep -q '^request latency' <<<"$out" || fail "the latency chart: $out"
 pass "the table and the chart"
 
 # Idle connections from several loopback sources: held, and the memory figure reported.
-out=$(timeout 30 sockdrill-storm --target "127.0.0.1:$srv_PORT" --idle -c 2000 --sources 4 --ramp 500ms --duration 1500ms --json)
+out=$(timeout 30 sockdrill-storm --target "127.0.0.1:$srv_PORT" --idle -c 2000 --sources 4 --ramp 1200ms --duration 2s --json)
 assert_jq "$out" '.results.load.connections.peak_open == 2000 and .results.idle.connections == 2000
   and .results.idle.bytes_per_connection > 0 and .results.idle.includes_server == false
   and .results.load.requests.sent == 0 and .config.sources == 4' "--idle holds 2000 connections from 4 sources"
