@@ -92,6 +92,9 @@ void apply(CLI::App& app, Options& o) {
     auto& l = s.load;
     auto given = [&](const char* name) { return app.get_option(name)->count() > 0; };
     s.scenario = scenario::parse_storm_scenario(o.scenario);
+    // No --duration means the scenario's own; an explicit 0 is no duration.
+    if (auto* d = app.get_option("--duration"); d->count() && cli::parse_duration(d->as<std::string>()).count() <= 0)
+        throw Error::usage("--duration: expected more than 0");
     const bool compare = s.scenario == scenario::StormScenario::compare_io;
     s.given_connections = given("--connections");
     if (s.given_connections) {

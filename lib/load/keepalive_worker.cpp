@@ -287,11 +287,12 @@ void KeepaliveWorker::connected(Conn& c) {
     stats_.connections.peak_open = std::max(stats_.connections.peak_open, ++open_);
     if (plan_.rate > 0) {
         make_ready(c);
-    } else if (c.pause_first && c.timer_ns > now_) {
-        // Its previous connection ended during a pause: the new one waits
-        // out the rest of it, on the pause's timer entry, still in timers_.
+    } else if (c.pause_first && c.pause_until_ns > now_) {
+        // Its previous connection ended during (or just before) a pause:
+        // the new one waits out the rest of it.
         c.pause_first = false;
         c.thinking = true;
+        schedule(c, c.pause_until_ns);
     } else {
         c.pause_first = false;
         refill(c);
@@ -315,8 +316,12 @@ void KeepaliveWorker::on_event(Conn& c, uint32_t events) {
     }
     if (c.state != Conn::State::open) return;  // ended earlier in this batch of events
     // A client that does not watch its idle connections learns of the
-    // server's FIN only from its next request (read() sees EOF or a reset).
-    if (!config_.watch_idle && c.outstanding == 0 && c.unsent == 0) return;
+    // server's FIN only from its next request: send_batch() reads after it,
+    // as a blocking client's read() after its write() would.
+    if (!config_.watch_idle && c.outstanding == 0 && c.unsent == 0) {
+        if (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)) c.fin_unread = true;
+        return;
+    }
     if ((events & EPOLLOUT) && c.unsent) {
         if (!flush(c)) return;
         after_progress(c);
@@ -399,7 +404,13 @@ void KeepaliveWorker::send_batch(Conn& c, unsigned n) {
     stats_.sent += n;
     KeepaliveCells::add(cells_.sent, n);
     c.unsent = static_cast<uint32_t>(n * request_size_);
-    if (flush(c)) arm(c, io_timers_, to_ns(config_.io_timeout));
+    if (!flush(c)) return;
+    arm(c, io_timers_, to_ns(config_.io_timeout));
+    if (c.fin_unread) {
+        // The edge that said so was ignored while idle: no new one may come.
+        c.fin_unread = false;
+        read(c, EPOLLIN | EPOLLRDHUP);
+    }
 }
 
 // Writes what is left of the batch; false when the connection ended.
@@ -516,10 +527,18 @@ void KeepaliveWorker::end_of_stream(Conn& c) {
 // After responses arrived or a write went on: close the connection if its
 // last request is answered, else keep its deadline and its pipeline going.
 void KeepaliveWorker::after_progress(Conn& c) {
+    const bool pauses = plan_.rate <= 0 && config_.think_time.count() > 0;
     if (c.outstanding == 0 && c.unsent == 0) {
-        if (c.server_closing) return end(c, End::by_server);
-        if (config_.requests_per_conn && c.on_conn >= config_.requests_per_conn)
-            return end(c, End::by_client);
+        bool last = c.server_closing ||
+                    (config_.requests_per_conn && c.on_conn >= config_.requests_per_conn);
+        if (last) {
+            // The next connection's first request keeps the pause too.
+            if (pauses) {
+                draw_pause(c);
+                c.pause_first = true;
+            }
+            return end(c, c.server_closing ? End::announced : End::by_client);
+        }
         disarm(c);
         c.idle_since_ns = now_;
     } else {
@@ -527,7 +546,7 @@ void KeepaliveWorker::after_progress(Conn& c) {
     }
     if (plan_.rate > 0)
         make_ready(c);
-    else if (config_.think_time.count() == 0)
+    else if (!pauses)
         refill(c);
     else if (c.outstanding == 0 && c.unsent == 0)
         think(c);  // the next request after the pause (pipelined ones answered first)
@@ -540,16 +559,35 @@ void KeepaliveWorker::schedule(Conn& c, int64_t at) {
     timers_.emplace(at, &c);
 }
 
-void KeepaliveWorker::think(Conn& c) {
+// Sets pause_until_ns: think_time x [1 - jitter, 1 + jitter] from now.
+void KeepaliveWorker::draw_pause(Conn& c) {
     double jitter = config_.think_jitter;
-    double factor = jitter > 0 ? std::uniform_real_distribution<double>(1 - jitter, 1 + jitter)(random_) : 1.0;
+    double factor =
+        jitter > 0 ? std::uniform_real_distribution<double>(1 - jitter, 1 + jitter)(random_) : 1.0;
+    c.pause_until_ns = now_ + std::llround(static_cast<double>(to_ns(config_.think_time)) * factor);
+}
+
+void KeepaliveWorker::think(Conn& c) {
+    draw_pause(c);
     c.thinking = true;
-    schedule(c, now_ + std::llround(static_cast<double>(to_ns(config_.think_time)) * factor));
+    schedule(c, c.pause_until_ns);
+}
+
+// Whether the server closed an idle connection whose FIN the loop has not
+// handled yet (it arrived after the last wait returned): a peek, as a pool
+// that watches its connections checks one before handing it out.
+bool KeepaliveWorker::peer_closed(Conn& c) {
+    char byte;
+    count(Syscall::recv);
+    ssize_t n = ::recv(c.fd.get(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
 }
 
 // The pause is over. A pool with an idle timeout does not hand out a
 // connection idle that long: it closes it, and a new one carries the request.
 void KeepaliveWorker::reuse(Conn& c) {
+    // Still thinking: end() knows the close cost no request.
+    if (config_.watch_idle && peer_closed(c)) return end(c, End::by_server);
     c.thinking = false;
     int64_t idle_limit = to_ns(config_.client_idle_timeout);
     if (idle_limit > 0 && now_ - c.idle_since_ns >= idle_limit) return end(c, End::idle_timeout);
@@ -595,6 +633,7 @@ void KeepaliveWorker::end(Conn& c, End how) {
             case End::idle_timeout:
                 ++counts.closed_idle;
                 break;
+            case End::announced:
             case End::by_server:
                 ++counts.closed_by_server;
                 break;
@@ -617,15 +656,18 @@ void KeepaliveWorker::end(Conn& c, End how) {
     c.unsent = c.echo_received = 0;
     c.on_conn = 0;
     c.server_closing = false;
+    c.fin_unread = false;
     c.scanner.reset();
     bool was_thinking = c.thinking;
     c.thinking = false;
     if (how == End::run_over || done_sending_) return;
-    bool lost = how == End::by_server || how == End::reset_by_server || how == End::failed;
     // A connection closed during a pause cost no request: the slot pauses
-    // on. Otherwise service is lost until the next connection answers.
+    // on. One the server closed unannounced (or that failed) while in use
+    // loses service until the next connection answers, and backs off.
+    bool lost = (how == End::by_server || how == End::reset_by_server || how == End::failed) &&
+                !was_thinking;
     if (was_thinking) c.pause_first = true;
-    else if (lost && !c.lost_ns) c.lost_ns = now_;
+    if (lost && !c.lost_ns) c.lost_ns = now_;
     if (lost && config_.backoff == Backoff::jitter) return back_off(c);
     if (how == End::failed)
         arm(c, retry_timers_, to_ns(config_.reconnect_delay));

@@ -59,7 +59,15 @@ class KeepaliveWorker {
     /// Connections under one timeout, in deadline order (load/driver.hpp).
     using DeadlineList = detail::DeadlineList<Conn>;
     /// How a connection ended.
-    enum class End : uint8_t { by_client, idle_timeout, by_server, reset_by_server, failed, run_over };
+    enum class End : uint8_t {
+        by_client,        ///< requests_per_conn reached
+        idle_timeout,     ///< the client's pool idle timeout
+        announced,        ///< the server said "Connection: close" and answered everything
+        by_server,        ///< the server's FIN with nothing outstanding
+        reset_by_server,  ///< the server's RST with nothing outstanding
+        failed,
+        run_over,
+    };
     /// One connection slot, reopened from one connection to the next. Kept
     /// small: 50,000 idle ones must cost under 1 KiB each, so no buffer of
     /// its own (the read buffer and the request bytes are the worker's).
@@ -72,7 +80,8 @@ class KeepaliveWorker {
         bool reopened = false;        ///< the slot had a connection before
         bool thinking = false;        ///< idle, its next request on timers_ (think time)
         bool backing_off = false;     ///< closed, its reconnect on timers_ (jitter)
-        bool pause_first = false;     ///< think before the next connection's first request
+        bool pause_first = false;     ///< the next connection's first request waits for pause_until_ns
+        bool fin_unread = false;      ///< watch_idle off: an idle connection's hang-up left unread
         uint16_t outstanding = 0;     ///< requests sent, response not yet complete
         uint16_t ring_head = 0;       ///< the oldest outstanding request's time slot
         uint32_t unsent = 0;          ///< bytes of the last batch still to write
@@ -81,6 +90,7 @@ class KeepaliveWorker {
         int64_t start_ns = 0;         ///< socket() called
         int64_t deadline_ns = 0;
         int64_t timer_ns = 0;         ///< its entry on timers_, while thinking or backing off
+        int64_t pause_until_ns = 0;   ///< the end of its current think pause
         int64_t idle_since_ns = 0;    ///< when its last request was answered
         int64_t lost_ns = 0;          ///< when the slot lost a connection; 0 = not waiting
         Conn* prev = nullptr;
@@ -127,6 +137,8 @@ class KeepaliveWorker {
     void fail(Conn& c, Phase phase, int err);
     void end(Conn& c, End how);
     void think(Conn& c);
+    void draw_pause(Conn& c);
+    bool peer_closed(Conn& c);
     void reuse(Conn& c);
     void back_off(Conn& c);
     void schedule(Conn& c, int64_t at);

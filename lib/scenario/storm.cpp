@@ -87,8 +87,13 @@ Plan plan_for(StormConfig config, const cli::CommonOptions& common) {
         config.load.think_time = config.reuse_interval;
     }
     p.duration = common.duration.count() > 0 ? common.duration : d.duration;
-    if (config.scenario == StormScenario::reconnect && config.restart_after.count() == 0)
-        config.restart_after = p.duration / 2;
+    if (config.scenario == StormScenario::reconnect) {
+        if (config.restart_after.count() == 0) config.restart_after = p.duration / 2;
+        if (config.restart_after >= p.duration)
+            throw Error::usage(fmt::format("--restart-after: expected less than the duration ({}), got {}",
+                                           cli::format_duration(p.duration),
+                                           cli::format_duration(config.restart_after)));
+    }
     p.config = std::move(config);
     p.against_target = !common.target.empty();
     p.sandboxed = !p.against_target && !common.no_sandbox && sandbox::unavailable_reason().empty();
@@ -118,6 +123,14 @@ server::Config server_config(const Plan& p, const Hosts& h, const std::string& i
     // Room for every client connection (select() is capped by FD_SETSIZE anyway).
     sc.drain_timeout = 200ms;
     return sc;
+}
+
+// Stops the embedded server; a worker that failed (it also asked the run to
+// stop, as SIGINT would) is the environment's failure, not an interruption.
+void stop_server(server::Server& server) {
+    server.stop();
+    if (auto why = server.failure(); !why.empty())
+        throw Error(Exit::environment, fmt::format("the embedded server failed: {}", why));
 }
 
 std::unique_ptr<server::Server> start_server(const Hosts& h, const server::Config& sc) {
@@ -255,14 +268,17 @@ report::Table chart_table(const std::string& title, const load::Histogram& h) {
     return report::text_table(title, fmt::format("{:>8} |", "time"), load::render_chart(h));
 }
 
-// Requests the client lost to a connection that ended under them, by how
-// the kernel said it: a reset, a broken pipe, or an empty reply (EOF).
+// How the kernel told the client its connection was gone, on the read or
+// the write of a request (not a connect): a reset, a broken pipe, or an
+// empty reply (EOF). With one request per reuse, one each per lost request.
 struct RaceErrors {
     uint64_t reset = 0, broken_pipe = 0, empty_reply = 0;
-    uint64_t total() const { return reset + broken_pipe + empty_reply; }
 };
 RaceErrors race_errors(const load::KeepaliveStats& s) {
-    return {s.errors.count(ECONNRESET), s.errors.count(EPIPE), s.errors.count(load::Phase::read, 0)};
+    using load::Phase;
+    return {s.errors.count(Phase::read, ECONNRESET) + s.errors.count(Phase::write, ECONNRESET),
+            s.errors.count(Phase::read, EPIPE) + s.errors.count(Phase::write, EPIPE),
+            s.errors.count(Phase::read, 0)};
 }
 
 // Against --target, a run in which no connection ever opened is the
@@ -298,7 +314,7 @@ report::Report run_steady(const Plan& p, Live& live) {
     });
     server::Snapshot served;
     if (server) {
-        server->stop();
+        stop_server(*server);
         served = server->snapshot();
     } else {
         check_target_answered(result, live.common.target);
@@ -383,7 +399,7 @@ report::Report run_compare_io(const Plan& p, Live& live) {
             auto lc = load_config(p, h, server->addresses().front());
             std::string variant = fmt::format("{}{}", io, nodelay ? "+nodelay" : "");
             auto result = drive(lc, variant, live);
-            server->stop();
+            stop_server(*server);
             auto served = server->snapshot();
             const auto& s = result.stats;
             double syscalls_per_request = per_request(served);
@@ -442,16 +458,24 @@ report::Report run_reconnect(const Plan& p, Live& live) {
         auto client_before = h.in(Side::client, [] { return kernel::read_counters(); });
         const double restart_at = cli::to_seconds(p.config.restart_after);
         std::optional<double> restarted_at;
+        std::string restart_failure;
         std::string name(load::backoff_name(backoff));
         auto result = drive(lc, name, live, [&](double elapsed) {
-            if (!restarted_at && elapsed >= restart_at) {
-                server->stop();
+            if (restarted_at || elapsed < restart_at) return;
+            restarted_at = elapsed;
+            try {
+                stop_server(*server);
                 server.reset();  // the old listener closes with it
                 server = start_server(h, sc);
-                restarted_at = elapsed;
+            } catch (const std::exception& e) {
+                // The load runs on against no server; the result says why.
+                server.reset();
+                restart_failure = e.what();
             }
         });
-        if (server) server->stop();
+        if (server) stop_server(*server);
+        if (!restart_failure.empty())
+            r.notes.push_back(fmt::format("backoff {}: the restart failed: {}", name, restart_failure));
         auto server_counters =
             counter_json(server_before, h.in(Side::server, [] { return kernel::read_counters(); }), kServerCounters);
         auto client_counters =
@@ -460,7 +484,7 @@ report::Report run_reconnect(const Plan& p, Live& live) {
         report::json load = load_json(result);
         add_errors(r, load);
         uint64_t refused = s.errors.count(load::Phase::connect, ECONNREFUSED);
-        uint64_t failed = s.lost + s.errors.count(load::Phase::write, EPIPE);
+        uint64_t failed = s.lost;
         variants[name] = {{"backoff", name},
                           {"backoff_max_ms", cli::to_ms(lc.backoff_max)},
                           {"restarted_at_s", restarted_at ? report::json(*restarted_at) : report::json(nullptr)},
@@ -541,7 +565,7 @@ report::Report run_idle_race(const Plan& p, Live& live) {
         lc.watch_idle = v.watch_idle;
         lc.client_idle_timeout = v.client_idle_timeout ? c.client_idle_timeout : Duration{0};
         auto result = drive(lc, v.key, live);
-        if (server) server->stop();
+        if (server) stop_server(*server);
         else check_target_answered(result, live.common.target);
         const auto& s = result.stats;
         auto race = race_errors(s);
@@ -552,14 +576,14 @@ report::Report run_idle_race(const Plan& p, Live& live) {
                           {"client_idle_timeout_ms", cli::to_ms(lc.client_idle_timeout)},
                           {"requests", s.sent},
                           {"completed", s.completed},
-                          {"hit_closed", race.total()},
+                          {"hit_closed", s.lost},
                           {"econnreset", race.reset},
                           {"epipe", race.broken_pipe},
                           {"empty_reply", race.empty_reply},
                           {"closed_by_server", s.connections.closed_by_server},
                           {"client_idle_closes", s.connections.closed_idle},
                           {"load", load}};
-        table.rows.push_back({v.label, std::to_string(s.sent), std::to_string(race.total()), std::to_string(race.reset),
+        table.rows.push_back({v.label, std::to_string(s.sent), std::to_string(s.lost), std::to_string(race.reset),
                               std::to_string(race.broken_pipe), std::to_string(race.empty_reply),
                               std::to_string(s.connections.closed_by_server),
                               std::to_string(s.connections.closed_idle)});
@@ -631,6 +655,13 @@ void validate(const StormConfig& c, const cli::CommonOptions& common) {
                                            scenario_name(c.scenario)));
         if (c.load.idle) throw Error::usage(fmt::format("--idle: only with --scenario steady"));
     }
+    if (c.scenario == StormScenario::idle_race && c.load.pipeline > 1)
+        throw Error::usage("--pipeline: idle-race sends one request per reuse");
+    for (size_t i = 0; i < c.backoffs.size(); ++i)
+        for (size_t j = 0; j < i; ++j)
+            if (c.backoffs[i] == c.backoffs[j])
+                throw Error::usage(
+                    fmt::format("--backoff: {} given twice", load::backoff_name(c.backoffs[i])));
     // Against a real server the race needs its timeout: the reuse interval
     // and the fix are set from it.
     if (c.scenario == StormScenario::idle_race && !common.target.empty() && !c.given_server_keepalive_timeout)

@@ -22,13 +22,14 @@ assert_jq "$out" '.results.variants.client_timeout | .hit_closed == 0 and .clien
   and .load.requests.completed == .load.requests.sent' \
   "idle-race: a client idle timeout below the server's loses none"
 
-out=$(timeout 90 sockdrill-storm --scenario reconnect --backoff none,jitter --backoff-max 1s --duration 4s --json)
-assert_jq "$out" '.results.variants.none | .server_counters.ListenOverflows > 0 and .reconnects >= 1000
+# 6 s with the restart at 3 s: a SYN dropped twice (1 s, then 2 s more) is back before the end.
+out=$(timeout 90 sockdrill-storm --scenario reconnect --backoff none,jitter --backoff-max 1s --json)
+assert_jq "$out" '.results.variants.none | .server_counters.ListenOverflows > 0 and .reconnect.count >= 900
   and .reconnect.max_us >= 900000' \
   "reconnect: 1000 clients at once overflow listen(128); some wait for the 1 s SYN retransmission"
 # Jitter spreads the reconnects over --backoff-max (the p50 of uniform waits
 # over 1 s is about 500 ms), so the new listener sees them one by one; how
 # many still overflow depends on how busy the machine is, never more.
-assert_jq "$out" '.results.variants.jitter.reconnect.p50_us >= 250000 and .results.variants.jitter.reconnects >= 1000
+assert_jq "$out" '.results.variants.jitter.reconnect.p50_us >= 250000 and .results.variants.jitter.reconnect.count >= 900
   and .results.variants.jitter.server_counters.ListenOverflows <= .results.variants.none.server_counters.ListenOverflows' \
   "reconnect: jittered backoff spreads the burst: no more overflows than without"

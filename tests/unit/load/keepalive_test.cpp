@@ -566,11 +566,32 @@ TEST_CASE("keepalive: think time paces each connection; jitter spreads the pause
     CHECK(st.completed == st.sent);
     CHECK(st.connections.opened == 4);
 
-    config.think_jitter = 0.5;  // pauses of 100 to 300 ms
+    // The pause survives a new connection: one request per connection.
+    config.requests_per_conn = 1;
     st = load::run_keepalive(config).stats;
-    CHECK(st.sent >= 4 * 3);
-    CHECK(st.sent <= 4 * 11);
+    CHECK(st.sent >= 4 * 4);
+    CHECK(st.sent <= 4 * 6);
+    // Each slot reconnects at once and waits out its pause on the new
+    // connection, so the last one may open and carry nothing before the end.
+    CHECK(st.connections.opened >= st.sent);
+    CHECK(st.connections.opened <= st.sent + 4);
     CHECK(st.errors.total() == 0);
+}
+
+TEST_CASE("keepalive: think jitter draws each pause from think_time x [1-j, 1+j]") {
+    // 50 connections, a request at once and pauses of 500 ms over 600 ms:
+    // without jitter every connection sends its second request at 500 ms;
+    // with jitter 1 (pauses of 0 to 1 s) about 60 % of them do.
+    RunningServer s;
+    auto config = keepalive_to(s.address());
+    config.connections = 50;
+    config.duration = 600ms;
+    config.think_time = 500ms;
+    CHECK(load::run_keepalive(config).stats.sent == 100);
+    config.think_jitter = 1;
+    auto sent = load::run_keepalive(config).stats.sent;
+    CHECK(sent > 50 + 5);
+    CHECK(sent < 100 - 5);
 }
 
 TEST_CASE("keepalive: the idle-timeout race: a pool that reuses without looking loses requests, "
@@ -620,7 +641,7 @@ TEST_CASE("keepalive: after a server restart, jittered backoff spreads the recon
     auto address = first->address();
     auto config = keepalive_to(address);
     config.connections = 40;
-    config.duration = 1500ms;
+    config.duration = 3s;
     config.backoff = load::Backoff::jitter;
     config.backoff_max = 400ms;
     load::KeepaliveDriver driver(config);
