@@ -7,15 +7,6 @@
 require_root backlog_cleanup
 command -v jq >/dev/null || fail "jq is not installed"
 
-# Each namespace in $1 is gone within 10 s, or fail naming $2.
-all_gone() {
-  for ns in $1; do
-    for _ in $(seq 1 100); do netns_alive "$ns" || break; sleep 0.1; done
-    netns_alive "$ns" && fail "namespace $ns is still held after $2"
-  done
-  return 0
-}
-
 # SIGINT during the second variant: about 2 s for the first, then a fresh sandbox.
 sockdrill-backlog --compare backlog=1,backlog=128 --duration 2s --connect-timeout 2s --exchanges 1 --json \
   >"$TMP/out" 2>/dev/null &
@@ -41,7 +32,7 @@ rc=0; wait "$pid" || rc=$?
 [ "$rc" = 130 ] || fail "SIGINT exits 130, got $rc"
 jq -e '.results.interrupted == true and (.results.variants.backlog_1.connections.started > 0)' "$TMP/out" >/dev/null \
   || fail "SIGINT prints the partial result with the first variant: $(head -c 800 "$TMP/out")"
-all_gone "$first $second" SIGINT
+netns_all_released "$first $second" SIGINT
 pass "sigint_in_the_second_variant_prints_the_partial_result_cleans_up_and_exits_130"
 
 # kill -9 while the sandbox is up: the kernel drops the namespaces with the
@@ -61,5 +52,5 @@ held=$(netns_held_by "$pid")
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 kill -0 "$pid" 2>/dev/null && fail "sockdrill-backlog survived kill -9"
-all_gone "$held" "kill -9"
+netns_all_released "$held" "kill -9"
 pass "kill_-9_leaves_no_namespace"

@@ -150,3 +150,15 @@ netns_alive() {
           find /proc/[0-9]*/fd -lname 'net:*' -printf '%l\n' 2>/dev/null; } || true)
   grep -qxF "$1" <<<"$all"
 }
+
+# netns_all_released NAMESPACES WHAT: each namespace in the space-separated
+# list is released within 10 s (the kernel removes a namespace no one
+# holds), or fail naming WHAT ("SIGINT", "kill -9").
+netns_all_released() {
+  local ns
+  for ns in $1; do
+    for _ in $(seq 1 100); do netns_alive "$ns" || break; sleep 0.1; done
+    netns_alive "$ns" && fail "namespace $ns is still held after $2"
+  done
+  return 0
+}

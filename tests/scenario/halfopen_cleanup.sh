@@ -24,10 +24,7 @@ sleep 0.5
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 kill -0 "$pid" 2>/dev/null && fail "sockdrill-halfopen survived kill -9"
-for ns in $held; do
-  for _ in $(seq 1 100); do netns_alive "$ns" || break; sleep 0.1; done
-  netns_alive "$ns" && fail "namespace $ns is still held after kill -9"
-done
+netns_all_released "$held" "kill -9"
 ip link show sd-client >/dev/null 2>&1 && fail "a veth was left on the host"
 pass "kill_-9_leaves_no_namespace_veth_or_process"
 
@@ -42,8 +39,5 @@ rc=0; wait "$pid" || rc=$?
 [ "$rc" = 130 ] || fail "SIGINT exits 130, got $rc"
 jq -e '.results.interrupted and ([.results.none, .results.poll, .results.heartbeat] | all(.detected == false))' \
   "$TMP/out" >/dev/null || fail "SIGINT prints the partial result, nothing detected, interrupted: $(head -c 800 "$TMP/out")"
-for ns in $held; do
-  for _ in $(seq 1 100); do netns_alive "$ns" || break; sleep 0.1; done
-  netns_alive "$ns" && fail "namespace $ns is still held after SIGINT"
-done
+netns_all_released "$held" SIGINT
 pass "sigint_prints_the_partial_result_cleans_up_and_exits_130"

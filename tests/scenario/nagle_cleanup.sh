@@ -33,10 +33,7 @@ if [ "$(id -u)" = 0 ]; then
     and .results.default.ended == "interrupted" and .results.default.requests < 100' \
     "sandbox: SIGINT prints the partial result"
   [ -n "$HELD" ] || fail "the sandboxed run held its namespaces by descriptor"
-  for ns in $HELD; do
-    for _ in $(seq 1 100); do netns_alive "$ns" || break; sleep 0.1; done
-    netns_alive "$ns" && fail "namespace $ns is still held after SIGINT"
-  done
+  netns_all_released "$HELD" SIGINT
   pass "sandbox: SIGINT releases the namespaces"
 elif [ "${CI:-}" = true ]; then
   fail "nagle_cleanup needs root for the sandboxed run under CI=true"

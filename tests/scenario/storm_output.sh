@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # sockdrill-storm's output: JSON Lines with --json --interval (records, then
 # the final result, whose counts the records add up to), the table, the
-# idle-connections figure, merge of runs from several hosts, and SIGINT (exit
-# 130, the partial result, the sandbox released).
+# idle-connections figure, merge of runs from several hosts, SIGINT (exit
+# 130, the partial result, the sandbox released) and kill -9 (released too).
 . "$(dirname "$0")/common.sh"
 command -v jq >/dev/null || fail "jq is not installed"
 start_server srv
@@ -62,11 +62,19 @@ sigint_after_1s --target "127.0.0.1:$srv_PORT"
 if [ "$(id -u)" = 0 ]; then
   sigint_after_1s
   [ -n "$HELD" ] || fail "the sandboxed run held its namespaces by descriptor"
-  for ns in $HELD; do
-    for _ in $(seq 1 100); do netns_alive "$ns" || break; sleep 0.1; done
-    netns_alive "$ns" && fail "namespace $ns is still held after SIGINT"
-  done
+  netns_all_released "$HELD" SIGINT
   pass "sandbox: SIGINT releases the namespaces"
+  # kill -9 in the middle of idle-race's first row: nothing to clean up by hand.
+  sockdrill-storm --scenario idle-race --duration 30s --json >/dev/null 2>&1 &
+  pid=$!
+  _pids+=("$pid")
+  sleep 1
+  HELD=$(netns_held_by "$pid")
+  kill -9 "$pid"
+  wait "$pid" 2>/dev/null || true
+  [ -n "$HELD" ] || fail "the idle-race run held its namespaces by descriptor"
+  netns_all_released "$HELD" "kill -9"
+  pass "sandbox: kill -9 releases the namespaces"
 elif [ "${CI:-}" = true ]; then
   fail "storm_output needs root for the sandboxed run under CI=true"
 fi

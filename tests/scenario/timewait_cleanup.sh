@@ -7,15 +7,6 @@
 require_root timewait_cleanup
 command -v jq >/dev/null || fail "jq is not installed"
 
-# netns_all_gone NS...: each namespace is released within 10 s.
-netns_all_gone() {
-  for ns in "$@"; do
-    for _ in $(seq 1 100); do netns_alive "$ns" || break; sleep 0.1; done
-    netns_alive "$ns" && fail "namespace $ns is still held after $WHAT"
-  done
-  return 0
-}
-
 # SIGINT during the second fix: each fix runs 3 s on its own sandbox.
 sockdrill-timewait --fix none --fix tw-reuse --port-range 40000-40099 --rate 50/s --duration 3s --json \
   >"$TMP/out" 2>"$TMP/err" &
@@ -45,7 +36,7 @@ rc=0; wait "$pid" || rc=$?
 assert_jq "$(cat "$TMP/out")" '.results.interrupted == true and .results.order == ["none", "tw-reuse"]
                               and .results.fixes.none.completed > 0 and (.results.fixes.tw_reuse | has("completed"))' \
   "SIGINT during the second fix: the partial result holds both fixes, interrupted"
-WHAT=SIGINT netns_all_gone $first $second
+netns_all_released "$first $second" SIGINT
 pass "sigint_during_the_second_fix_prints_the_partial_result_cleans_up_and_exits_130"
 
 # kill -9 in the middle of a fix: the kernel drops the namespaces with the process.
@@ -63,7 +54,7 @@ sleep 0.5
 kill -9 "$pid"
 wait "$pid" 2>/dev/null || true
 kill -0 "$pid" 2>/dev/null && fail "sockdrill-timewait survived kill -9"
-WHAT="kill -9" netns_all_gone $held
+netns_all_released "$held" "kill -9"
 pass "kill_-9_leaves_no_namespace"
 
 # SIGINT against a --target that refuses every connection: interrupted
