@@ -5,6 +5,8 @@
 #include <charconv>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace sockdrill::kernel {
 
 namespace {
@@ -135,6 +137,17 @@ std::map<std::string, int64_t> counter_deltas(const CounterSnapshot& before, con
         deltas[name] = value - (it == before.values.end() ? 0 : it->second);
     }
     return deltas;
+}
+
+nlohmann::json counter_deltas_json(const CounterSnapshot& before, const CounterSnapshot& after,
+                                   std::span<const char* const> names) {
+    auto deltas = counter_deltas(before, after);
+    nlohmann::json j = nlohmann::json::object();
+    for (const char* name : names) {
+        auto it = deltas.find(name);
+        j[name] = it == deltas.end() ? 0 : it->second;
+    }
+    return j;
 }
 
 std::span<const CounterInfo> curated_counters() { return kCurated; }

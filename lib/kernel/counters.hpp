@@ -31,6 +31,9 @@ CounterSnapshot read_counters();
 
 /// after - before, for every counter in after (a counter new in after counts from 0).
 std::map<std::string, int64_t> counter_deltas(const CounterSnapshot& before, const CounterSnapshot& after);
+/// {"ListenOverflows": 17, ...}: the deltas of the named counters, 0 for one that did not move.
+nlohmann::json counter_deltas_json(const CounterSnapshot& before, const CounterSnapshot& after,
+                                   std::span<const char* const> names);
 
 /// A counter worth watching, with what it means when it moves.
 struct CounterInfo {

@@ -157,16 +157,6 @@ std::optional<uint32_t> effective_backlog(const Hosts& h, Side side, uint16_t po
     });
 }
 
-report::json counter_json(const kernel::CounterSnapshot& before, const kernel::CounterSnapshot& after,
-                          std::span<const char* const> names) {
-    auto deltas = kernel::counter_deltas(before, after);
-    report::json j = report::json::object();
-    for (const char* name : names) {
-        auto it = deltas.find(name);
-        j[name] = it == deltas.end() ? 0 : it->second;
-    }
-    return j;
-}
 
 std::string ms_text(uint64_t us) { return load::format_us(static_cast<double>(us)); }
 
@@ -348,9 +338,9 @@ Measured run_variant(const Plan& plan, bool sandboxed, const std::string& target
     m.connect_modes = cluster_modes(s.connect, predicted);
     m.ttfb_modes = cluster_modes(s.ttfb, predicted);
     m.queue = sampler.samples();
-    m.server_counters = counter_json(server_before, h.in(Side::server, [] { return kernel::read_counters(); }),
+    m.server_counters = kernel::counter_deltas_json(server_before, h.in(Side::server, [] { return kernel::read_counters(); }),
                                      kServerCounters);
-    m.client_counters = counter_json(client_before, h.in(Side::client, [] { return kernel::read_counters(); }),
+    m.client_counters = kernel::counter_deltas_json(client_before, h.in(Side::client, [] { return kernel::read_counters(); }),
                                      kClientCounters);
 
     report::json& row = m.row;

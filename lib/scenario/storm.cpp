@@ -120,7 +120,8 @@ server::Config server_config(const Plan& p, const Hosts& h, const std::string& i
     sc.keepalive_timeout = c.server_keepalive_timeout;
     sc.response_size = c.response_size;
     if (c.load.payload == load::Payload::echo) sc.mode = "echo";
-    // Room for every client connection (select() is capped by FD_SETSIZE anyway).
+    // A stop (the reconnect scenario's restart, the end of a run) lets
+    // requests in flight finish for at most this long.
     sc.drain_timeout = 200ms;
     return sc;
 }
@@ -187,16 +188,6 @@ double per_request(const server::Snapshot& served) {
 
 std::string rate_text(double rate) { return fmt::format("{:.0f}", rate); }
 
-report::json counter_json(const kernel::CounterSnapshot& before, const kernel::CounterSnapshot& after,
-                          std::span<const char* const> names) {
-    auto deltas = kernel::counter_deltas(before, after);
-    report::json j = report::json::object();
-    for (const char* name : names) {
-        auto it = deltas.find(name);
-        j[name] = it == deltas.end() ? 0 : it->second;
-    }
-    return j;
-}
 
 // --- driving the load, with the status line and --interval records --------
 
@@ -477,9 +468,9 @@ report::Report run_reconnect(const Plan& p, Live& live) {
         if (!restart_failure.empty())
             r.notes.push_back(fmt::format("backoff {}: the restart failed: {}", name, restart_failure));
         auto server_counters =
-            counter_json(server_before, h.in(Side::server, [] { return kernel::read_counters(); }), kServerCounters);
+            kernel::counter_deltas_json(server_before, h.in(Side::server, [] { return kernel::read_counters(); }), kServerCounters);
         auto client_counters =
-            counter_json(client_before, h.in(Side::client, [] { return kernel::read_counters(); }), kClientCounters);
+            kernel::counter_deltas_json(client_before, h.in(Side::client, [] { return kernel::read_counters(); }), kClientCounters);
         const auto& s = result.stats;
         report::json load = load_json(result);
         add_errors(r, load);

@@ -579,19 +579,20 @@ TEST_CASE("keepalive: think time paces each connection; jitter spreads the pause
 }
 
 TEST_CASE("keepalive: think jitter draws each pause from think_time x [1-j, 1+j]") {
-    // 50 connections, a request at once and pauses of 500 ms over 600 ms:
-    // without jitter every connection sends its second request at 500 ms;
-    // with jitter 1 (pauses of 0 to 1 s) about 60 % of them do.
+    // 50 connections, a request at once, pauses of 1 s, a 500 ms run:
+    // without jitter no connection sends a second request; with jitter 1
+    // (pauses of 0 to 2 s) each pause is under 500 ms with odds 1/4, so
+    // about 14 do (two or fewer: odds under 1e-4).
     RunningServer s;
     auto config = keepalive_to(s.address());
     config.connections = 50;
-    config.duration = 600ms;
-    config.think_time = 500ms;
-    CHECK(load::run_keepalive(config).stats.sent == 100);
+    config.duration = 500ms;
+    config.think_time = 1s;
+    CHECK(load::run_keepalive(config).stats.sent == 50);
     config.think_jitter = 1;
     auto sent = load::run_keepalive(config).stats.sent;
-    CHECK(sent > 50 + 5);
-    CHECK(sent < 100 - 5);
+    CHECK(sent > 50 + 2);
+    CHECK(sent < 50 + 40);
 }
 
 TEST_CASE("keepalive: the idle-timeout race: a pool that reuses without looking loses requests, "
