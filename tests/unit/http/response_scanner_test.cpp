@@ -62,7 +62,7 @@ TEST_CASE("204, 304 and HEAD-like bodiless statuses complete at the end of the h
     check_every_split(not_modified, Status::complete, not_modified.size(), 304);
 }
 
-TEST_CASE("100 Continue is skipped; the final response is the one that completes") {
+TEST_CASE("100 Continue is skipped, the final response is the one that completes") {
     std::string response =
         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
     check_every_split(response, Status::complete, response.size(), 201);

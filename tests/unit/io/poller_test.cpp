@@ -276,7 +276,7 @@ TEST_CASE("epoll refuses to add the same descriptor twice with an error naming e
                          sockdrill::Error);
 }
 
-TEST_CASE("select refuses a descriptor at or above FD_SETSIZE; epoll and poll take it") {
+TEST_CASE("select refuses a descriptor at or above FD_SETSIZE, epoll and poll take it") {
     constexpr int kHighFd = 1100;
     static_assert(kHighFd >= FD_SETSIZE);
     rlimit original{};

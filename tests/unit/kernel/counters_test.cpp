@@ -43,7 +43,7 @@ TEST_CASE("netstat's TcpExt counters keep their bare names, other sections are p
     CHECK(values.size() == 15 + 6);
 }
 
-TEST_CASE("snmp's Tcp counters keep their bare names; Ip, Icmp, Udp are prefixed; negatives parse") {
+TEST_CASE("snmp's Tcp counters keep their bare names, Ip, Icmp, Udp are prefixed, negatives parse") {
     std::map<std::string, int64_t> values;
     kernel::parse_section_pairs(fixture("snmp.txt"), values);
     CHECK(values.at("ActiveOpens") == 170553);

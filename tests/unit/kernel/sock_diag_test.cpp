@@ -380,7 +380,7 @@ TEST_CASE("matches applies family, port and prefix filters with AND") {
 
 // --- bytecode ---------------------------------------------------------------------
 
-TEST_CASE("no port or prefix filter, no bytecode; states and families are not bytecode") {
+TEST_CASE("no port or prefix filter, no bytecode, states and families are not bytecode") {
     kernel::DiagRequest r;
     CHECK(kernel::build_bytecode(r).empty());
     r.states = bit(TCP_TIME_WAIT);

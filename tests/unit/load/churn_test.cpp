@@ -337,7 +337,7 @@ TEST_CASE("sources rotate per connection, with and without IP_BIND_ADDRESS_NO_PO
     }
 }
 
-TEST_CASE("stop() and SIGINT end a run early; live counters move while it runs") {
+TEST_CASE("stop() and SIGINT end a run early, live counters move while it runs") {
     RunningServer s;
     auto config = churn_to(s.address());
     config.duration = 30s;

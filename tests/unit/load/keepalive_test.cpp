@@ -552,7 +552,7 @@ TEST_CASE("keepalive: 2,000 idle connections stay open and cost under 1 KiB each
     CHECK(result.stats.errors.total() == 0);
 }
 
-TEST_CASE("keepalive: think time paces each connection; jitter spreads the pauses") {
+TEST_CASE("keepalive: think time paces each connection, jitter spreads the pauses") {
     RunningServer s;
     auto config = keepalive_to(s.address());
     config.connections = 4;

@@ -267,7 +267,7 @@ TEST_CASE("the veth ends carry no IPv6, so only what a scenario sends crosses th
     CHECK(sb.sysctl(Side::client, "net.ipv6.conf.lo.disable_ipv6") == "0");
 }
 
-TEST_CASE("the namespaces are neither the host's nor each other's; the thread comes back") {
+TEST_CASE("the namespaces are neither the host's nor each other's, the thread comes back") {
     if (!sandbox_available()) return;
     auto host_netns = thread_netns();
     std::set<std::string> named_before;

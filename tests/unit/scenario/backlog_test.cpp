@@ -143,7 +143,7 @@ TEST_CASE("validate: bad backlog, zero concurrency, targets off loopback or the 
     CHECK(usage_message([&] { validate(c, common); }).find("--compare") == 0);
 }
 
-TEST_CASE("--count without --duration needs no duration; with a count, no duration is checked") {
+TEST_CASE("--count without --duration needs no duration, with a count, no duration is checked") {
     cli::CommonOptions common;
     common.duration = cli::Duration{0};
     BacklogConfig c;

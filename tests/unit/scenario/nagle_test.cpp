@@ -52,7 +52,7 @@ sandbox::Segment segment(const net::Address& src, const net::Address& dst, doubl
 
 }  // namespace
 
-TEST_CASE("--variant all is the five variants in order; names and JSON keys") {
+TEST_CASE("--variant all is the five variants in order, names and JSON keys") {
     auto all = parse_nagle_variants({"all"});
     REQUIRE(all.size() == 5);
     CHECK(variant_name(all[0]) == "default");
@@ -124,7 +124,7 @@ TEST_CASE("validate: --requests and --warmup are bounded, so warmup + requests c
     CHECK(validate_error(config, common_with()).rfind("--warmup: expected at most", 0) == 0);
 }
 
-TEST_CASE("--variant all against --target is default and quickack; elsewhere all five") {
+TEST_CASE("--variant all against --target is default and quickack, elsewhere all five") {
     NagleConfig config;
     config.variants = parse_nagle_variants({"all"});
     config.all_variants = true;

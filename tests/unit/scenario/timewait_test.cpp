@@ -21,7 +21,7 @@ int usage_error(F&& f, const std::string& flag) {
 }
 }  // namespace
 
-TEST_CASE("--fix all is every fix in the table's order; lists and repeats combine") {
+TEST_CASE("--fix all is every fix in the table's order, lists and repeats combine") {
     auto all = parse_fixes({"all"});
     REQUIRE(all.size() == 8);
     CHECK(all.front() == Fix::none);
