@@ -285,19 +285,28 @@ void check_target_answered(const load::KeepaliveResult& result, const std::strin
                                           load::error_name(worst), s.errors.count(worst)));
 }
 
+// Where the load goes: --target, or the embedded server started the plan's way.
+struct Endpoint {
+    std::unique_ptr<server::Server> server;  ///< null against --target
+    net::Address target;
+};
+Endpoint endpoint_for(const Plan& p, const Hosts& h, const Live& live) {
+    Endpoint e;
+    if (p.against_target) {
+        e.target = net::parse_local_target(live.common.target);
+    } else {
+        e.server = start_server(h, server_config(p, h, p.config.server_io, p.config.server_nodelay));
+        e.target = e.server->addresses().front();
+    }
+    return e;
+}
+
 // --- steady ----------------------------------------------------------------
 
 report::Report run_steady(const Plan& p, Live& live) {
     report::Report r;
     Hosts h = make_hosts(p);
-    std::unique_ptr<server::Server> server;
-    net::Address target;
-    if (p.against_target) {
-        target = net::parse_local_target(live.common.target);
-    } else {
-        server = start_server(h, server_config(p, h, p.config.server_io, p.config.server_nodelay));
-        target = server->addresses().front();
-    }
+    auto [server, target] = endpoint_for(p, h, live);
     auto lc = load_config(p, h, target);
     uint64_t rss_before = rss_bytes(), rss_held = 0;
     auto result = drive(lc, p.config.load.idle ? "idle" : "load", live, [&](double) {
@@ -543,14 +552,7 @@ report::Report run_idle_race(const Plan& p, Live& live) {
     for (const auto& v : variants) {
         if (cli::stop_requested()) break;
         Hosts h = make_hosts(p);
-        std::unique_ptr<server::Server> server;
-        net::Address target;
-        if (p.against_target) {
-            target = net::parse_local_target(live.common.target);
-        } else {
-            server = start_server(h, server_config(p, h, c.server_io, c.server_nodelay));
-            target = server->addresses().front();
-        }
+        auto [server, target] = endpoint_for(p, h, live);
         auto lc = load_config(p, h, target);
         lc.think_time = c.reuse_interval;
         lc.watch_idle = v.watch_idle;
