@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,11 @@ class SyscallCounter {
     /// Syscall name -> count since start(), the syscalls counted at least once.
     std::map<std::string, uint64_t> counts() const;
     uint64_t total() const;
+    /// CPU time the process's threads ran since start(), in nanoseconds (the
+    /// task-clock software event, opened beside the tracepoints).
+    uint64_t cpu_ns() const;
+    /// Every syscall since start(), named or not (raw_syscalls:sys_enter).
+    uint64_t all() const;
     /// The threads the events were opened on.
     size_t threads() const { return threads_; }
 
@@ -53,7 +59,45 @@ class SyscallCounter {
         net::Fd fd;
     };
     std::vector<Event> events_;
+    std::vector<net::Fd> clocks_;  ///< one task-clock event per thread
+    std::vector<net::Fd> raw_;     ///< one raw_syscalls:sys_enter event per thread
     size_t threads_ = 0;
 };
+
+/// Which syscalls a process makes, from the raw_syscalls:sys_enter
+/// tracepoint sampled at every call (as `perf trace -s` does): one event per
+/// thread instead of one per syscall. A task's counting events are switched
+/// in and out with it, so counting all ~360 syscall tracepoints at once
+/// costs each context switch of the traced server tens of microseconds, and
+/// closing them takes seconds (an RCU grace period per tracepoint).
+/// SyscallCounter then counts just the syscalls seen here.
+class SyscallSampler {
+  public:
+    /// Opens the events, disabled, on every thread of `pid` (0: the calling
+    /// thread), threads started later included. Errors as SyscallCounter's.
+    explicit SyscallSampler(pid_t pid);
+    ~SyscallSampler();
+    SyscallSampler(const SyscallSampler&) = delete;
+    SyscallSampler& operator=(const SyscallSampler&) = delete;
+
+    void start();
+    void stop();
+    /// The names of the syscalls sampled since start() (a number this
+    /// build's headers do not name reads "syscall_N"). The ring buffer holds
+    /// a few thousand calls per thread: sample a short stretch.
+    std::set<std::string> seen() const;
+
+  private:
+    struct Ring {
+        net::Fd fd;
+        void* map = nullptr;
+        size_t size = 0;
+    };
+    std::vector<Ring> rings_;
+};
+
+/// A syscall's name by its number on this architecture ("read" for 0 on
+/// x86-64), "syscall_N" for a number the build's headers do not name.
+std::string syscall_name_of(long number);
 
 }  // namespace sockdrill::kernel

@@ -103,3 +103,61 @@ TEST_CASE("syscalls: a pid that does not exist and an unknown syscall are usage 
         CHECK(std::string(e.what()).find("no_such_call") != std::string::npos);
     }
 }
+
+TEST_CASE("syscalls: numbers name the syscalls of this architecture") {
+    CHECK(kernel::syscall_name_of(SYS_read) == "read");
+    CHECK(kernel::syscall_name_of(SYS_getppid) == "getppid");
+    CHECK(kernel::syscall_name_of(SYS_accept4) == "accept4");
+    CHECK(kernel::syscall_name_of(99999) == "syscall_99999");
+}
+
+TEST_CASE("syscalls: all() counts every syscall, named or not, and cpu_ns the thread's CPU") {
+    if (!counting_allowed()) return;
+    kernel::SyscallCounter counter(0, {"getppid"});
+    counter.start();
+    for (int i = 0; i < 100; ++i) ::syscall(SYS_getppid);
+    for (int i = 0; i < 50; ++i) ::syscall(SYS_getpid);
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    counter.stop();
+    CHECK(counter.counts()["getppid"] == 100);
+    CHECK(counter.total() == 100);
+    CHECK(counter.all() >= 150);
+    CHECK(counter.all() < 200);             // the loop's clock reads are vDSO calls, not syscalls
+    CHECK(counter.cpu_ns() >= 10'000'000);  // 20 ms of spinning, at least half of it on a CPU
+}
+
+TEST_CASE("syscalls: the sampler names what a process calls, in threads it starts later too") {
+    if (!counting_allowed()) return;
+    int go[2], done[2];
+    REQUIRE(::pipe(go) == 0);
+    REQUIRE(::pipe(done) == 0);
+    pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        char byte;
+        if (::read(go[0], &byte, 1) != 1) ::_exit(1);
+        ::syscall(SYS_getppid);
+        std::thread([] { ::syscall(SYS_getpgid, 0); }).join();
+        [[maybe_unused]] auto wrote = ::write(done[1], "x", 1);
+        ::pause();
+        ::_exit(0);
+    }
+    {
+        kernel::SyscallSampler sampler(child);
+        sampler.start();
+        REQUIRE(::write(go[1], "x", 1) == 1);
+        char byte;
+        REQUIRE(::read(done[0], &byte, 1) == 1);
+        sampler.stop();
+        auto seen = sampler.seen();
+        CHECK(seen.count("getppid") == 1);
+        CHECK(seen.count("getpgid") == 1);  // made by a thread started after the sampler opened
+        CHECK(seen.count("read") == 1);     // the child waiting for "go"
+        CHECK(seen.count("getsid") == 0);   // never called
+    }
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    for (int fd : {go[0], go[1], done[0], done[1]}) ::close(fd);
+}
