@@ -467,7 +467,12 @@ void run_worker(const WorkerPlan& plan, unsigned index) {
 Workers::Workers(const WorkerPlan& plan, unsigned count, bool processes, cli::Duration bound) : plan_(plan) {
     plan_.process = processes;
     if (!processes) {
-        for (unsigned w = 0; w < count; ++w) threads_.emplace_back([this, w] { run_worker(plan_, w); });
+        try {
+            for (unsigned w = 0; w < count; ++w) threads_.emplace_back([this, w] { run_worker(plan_, w); });
+        } catch (...) {
+            stop();  // the destructor will not run: join the threads already started
+            throw;
+        }
         return;
     }
     pid_t parent = ::getpid();
