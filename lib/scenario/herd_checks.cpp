@@ -41,7 +41,7 @@ std::vector<Check> herd_checks(const SuiteContext&) {
         };
         check(AcceptModel::blocking, "4 threads in accept() on one listener: the kernel wakes one",
               "about 1 wakeup per accept", [](double w) { return w <= 1.3; });
-        check(AcceptModel::epoll_shared, "one listener in 4 epolls, level-triggered: every epoll_wait returns",
+        check(AcceptModel::epoll_shared, "one listener in 4 epolls, level-triggered: every worker wakes",
               "more than 1.5 wakeups per accept", [](double w) { return w > 1.5; });
         check(AcceptModel::epoll_exclusive, "the same with EPOLLEXCLUSIVE: one epoll woken",
               "at most 1.3 wakeups per accept", [](double w) { return w <= 1.3; });
