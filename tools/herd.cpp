@@ -56,7 +56,7 @@ void resolve(CLI::App& app, Options& o) {
     h.listeners_given = given("--listeners");
     // --weights alone says how many listeners there are.
     h.listeners = !h.listeners_given && !h.weights.empty() ? static_cast<unsigned>(h.weights.size())
-                                                            : static_cast<unsigned>(std::min<uint64_t>(o.listeners, 1000));
+                                                            : static_cast<unsigned>(std::min<uint64_t>(o.listeners, 100000));
     h.workers = static_cast<unsigned>(std::min<uint64_t>(o.workers, 100000));
     h.concurrency = static_cast<unsigned>(std::min<uint64_t>(o.concurrency, 100000));
     h.client_threads = static_cast<unsigned>(std::min<uint64_t>(o.client_threads, 1000));
