@@ -12,6 +12,7 @@ constexpr CommandInfo kCommands[] = {
     {"backlog", "a full listen backlog: the 1 s / 3 s SYN-retransmit spikes and their fixes", true},
     {"nagle", "small-write stalls: Nagle against delayed ACK, about 40 ms per request", true},
     {"storm", "keep-alive load and storms: reconnect bursts, the idle-timeout race, io models", true},
+    {"herd", "accept thundering herds: wakeups per accept under each accept model", true},
     {"syscost", "syscalls per request, by name, counted with tracepoints on the server's pid", true},
     {"suite", "run every scenario quickly and print a verdict table", false},
     {"list", "name the commands", false},

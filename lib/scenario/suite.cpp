@@ -16,6 +16,7 @@ std::vector<SuiteEntry> suite_entries() {
         {"backlog", backlog_checks},
         {"nagle", nagle_checks},
         {"storm", storm_checks},
+        {"herd", herd_checks},
         {"syscost", syscost_checks},
     };
 }

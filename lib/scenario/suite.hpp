@@ -54,6 +54,8 @@ std::vector<Check> backlog_checks(const SuiteContext& context);
 std::vector<Check> nagle_checks(const SuiteContext& context);
 /// The keep-alive storm checks (lib/scenario/storm_checks.cpp).
 std::vector<Check> storm_checks(const SuiteContext& context);
+/// The accept-herd checks (lib/scenario/herd_checks.cpp).
+std::vector<Check> herd_checks(const SuiteContext& context);
 /// The syscalls-per-request checks (lib/scenario/syscost_checks.cpp).
 std::vector<Check> syscost_checks(const SuiteContext& context);
 
