@@ -63,6 +63,7 @@ bench: build deps-bench
 	tests/bench/census.sh $(BUILD)
 	tests/bench/churn.sh $(BUILD)
 	tests/bench/storm.sh $(BUILD)
+	tests/bench/syscost.sh $(BUILD)
 
 lint:
 	mandoc -T lint -W warning man/*.1 man/*.7

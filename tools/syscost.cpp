@@ -25,7 +25,7 @@ void bind(CLI::App& app, Options& o) {
     auto& s = o.syscost;
     app.add_option("--compare", o.compare,
                    "Server variants to count: lean, check-closed, peername, cork, nodelay, split-writes=N, "
-                   "io=MODEL, joined with + (default: lean, check-closed, peername, cork, split-writes=2, "
+                   "io=MODEL, joined with + (default: lean, check-closed, peername, cork, split-writes=2+nodelay, "
                    "io=select, io=poll, io=threads)")
         ->type_name("LIST")
         ->delimiter(',');
@@ -49,6 +49,7 @@ void bind(CLI::App& app, Options& o) {
 void apply(Options& o) {
     auto& s = o.syscost;
     if (!o.compare.empty()) {
+        s.compare_given = true;
         s.variants.clear();
         for (const auto& word : o.compare) s.variants.push_back(scenario::parse_syscost_variant(word));
     }

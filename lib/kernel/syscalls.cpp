@@ -12,6 +12,7 @@
 #include <fstream>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 
 #include "kernel/sysctl.hpp"
 #include "net/error.hpp"
@@ -63,7 +64,8 @@ std::optional<net::Fd> open_event(perf_event_attr& attr, pid_t pid, pid_t tid, c
     int err = errno;
     // A thread that ended since /proc was read: the others go on.
     if (err == ESRCH && pid != 0 && tid != pid) return std::nullopt;
-    if (err == ESRCH) throw Error::usage(fmt::format("pid {}: no such process", pid));
+    // It existed when /proc was read: it exited since.
+    if (err == ESRCH) throw Error(Exit::environment, fmt::format("pid {}: exited while being traced", pid));
     if (err == EACCES || err == EPERM)
         throw Error(Exit::environment,
                     fmt::format("perf_event_open {} for pid {}: {}; {}", what, pid, errno_name(err), paranoid_hint()),
@@ -170,6 +172,7 @@ SyscallCounter::SyscallCounter(pid_t pid, const std::vector<std::string>& names)
         attr.disabled = 1;
         attr.inherit = 1;
         if (int fd = perf_event_open(attr, tid); fd >= 0) clocks_.emplace_back(fd);
+        else if (errno != ESRCH) clocks_complete_ = false;
     }
 }
 
@@ -185,7 +188,8 @@ void SyscallCounter::stop() {
     for (auto& fd : clocks_) ::ioctl(fd.get(), PERF_EVENT_IOC_DISABLE, 0);
 }
 
-uint64_t SyscallCounter::cpu_ns() const {
+std::optional<uint64_t> SyscallCounter::cpu_ns() const {
+    if (!clocks_complete_ || clocks_.empty()) return std::nullopt;
     uint64_t ns = 0;
     for (const auto& fd : clocks_) ns += read_count(fd);
     return ns;
@@ -252,55 +256,78 @@ SyscallSampler::SyscallSampler(pid_t pid) {
                 if (!opened) break;
                 fd = opened->release();
             }
-            Ring ring{net::Fd(fd), nullptr, (kRingPages + 1) * page};
-            ring.map = ::mmap(nullptr, ring.size, PROT_READ | PROT_WRITE, MAP_SHARED, ring.fd.get(), 0);
-            if (ring.map == MAP_FAILED) throw Error::system("mmap of a perf ring buffer", errno);
-            rings_.push_back(std::move(ring));
+            rings_.emplace_back(net::Fd(fd), (kRingPages + 1) * page);
         }
     }
 }
 
-SyscallSampler::~SyscallSampler() {
-    for (auto& ring : rings_) ::munmap(ring.map, ring.size);
+SyscallSampler::Ring::Ring(net::Fd fd, size_t size) : fd_(std::move(fd)), size_(size) {
+    map_ = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_.get(), 0);
+    if (map_ == MAP_FAILED) {
+        map_ = nullptr;
+        int err = errno;
+        // Ring buffers count against the user's locked-memory allowance.
+        throw Error(Exit::environment,
+                    fmt::format("mmap of a perf ring buffer: {}; sysctl kernel.perf_event_mlock_kb (it is {}) "
+                                "or ulimit -l limits it, CAP_IPC_LOCK lifts it",
+                                errno_name(err), read_sysctl("kernel.perf_event_mlock_kb").value_or("?")),
+                    err);
+    }
 }
 
+SyscallSampler::Ring::~Ring() {
+    if (map_) ::munmap(map_, size_);
+}
+
+SyscallSampler::Ring::Ring(Ring&& other) noexcept
+    : fd_(std::move(other.fd_)), map_(std::exchange(other.map_, nullptr)), size_(other.size_) {}
+
 void SyscallSampler::start() {
-    for (auto& ring : rings_) enable(ring.fd);
+    for (auto& ring : rings_) enable(ring.fd());
 }
 
 void SyscallSampler::stop() {
-    for (auto& ring : rings_) ::ioctl(ring.fd.get(), PERF_EVENT_IOC_DISABLE, 0);
+    for (auto& ring : rings_) ::ioctl(ring.fd().get(), PERF_EVENT_IOC_DISABLE, 0);
 }
 
-std::set<std::string> SyscallSampler::seen() const {
+SyscallSampler::Seen SyscallSampler::seen() const {
     static const size_t id_offset = syscall_id_offset();
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     std::set<long> numbers;
+    Seen seen;
     for (const auto& ring : rings_) {
-        const auto* meta = static_cast<const perf_event_mmap_page*>(ring.map);
-        const auto* data = static_cast<const unsigned char*>(ring.map) + meta->data_offset;
-        const uint64_t size = meta->data_size;
+        const auto* meta = static_cast<const perf_event_mmap_page*>(ring.map());
+        // data_offset and data_size are 0 before Linux 4.1: the data follows the first page.
+        const uint64_t offset = meta->data_offset ? meta->data_offset : page;
+        const uint64_t size = meta->data_size ? meta->data_size : kRingPages * page;
+        const auto* data = static_cast<const unsigned char*>(ring.map()) + offset;
         const uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
         // Records may wrap around the end of the buffer: copy each out.
         auto copy = [&](uint64_t at, void* out, size_t n) {
             for (size_t i = 0; i < n; ++i) static_cast<unsigned char*>(out)[i] = data[(at + i) % size];
         };
+        // Nothing is consumed (data_tail stays 0), so the kernel stops
+        // writing, and counts what it drops, when the ring is full.
         uint64_t at = meta->data_tail;
         while (at + sizeof(perf_event_header) <= head) {
             perf_event_header header;
             copy(at, &header, sizeof header);
             if (header.size == 0) break;
-            // A sample: the header, a u32 size, then the tracepoint's raw record.
             if (header.type == PERF_RECORD_SAMPLE && header.size >= sizeof header + 4 + id_offset + 8) {
+                // The header, a u32 size, then the tracepoint's raw record.
                 long number = 0;
                 copy(at + sizeof header + 4 + id_offset, &number, sizeof number);
                 numbers.insert(number);
+            } else if (header.type == PERF_RECORD_LOST && header.size >= sizeof header + 16) {
+                uint64_t lost = 0;  // after the header: u64 id, u64 lost
+                copy(at + sizeof header + 8, &lost, sizeof lost);
+                seen.lost += lost;
             }
             at += header.size;
         }
     }
-    std::set<std::string> names;
-    for (long n : numbers) names.insert(syscall_name_of(n));
-    return names;
+    for (long n : numbers) seen.names.insert(syscall_name_of(n));
+    return seen;
 }
 
 }  // namespace sockdrill::kernel

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -46,8 +47,9 @@ class SyscallCounter {
     std::map<std::string, uint64_t> counts() const;
     uint64_t total() const;
     /// CPU time the process's threads ran since start(), in nanoseconds (the
-    /// task-clock software event, opened beside the tracepoints).
-    uint64_t cpu_ns() const;
+    /// task-clock software event, opened beside the tracepoints); nullopt
+    /// when the kernel refused it on a thread.
+    std::optional<uint64_t> cpu_ns() const;
     /// Every syscall since start(), named or not (raw_syscalls:sys_enter).
     uint64_t all() const;
     /// The threads the events were opened on.
@@ -60,6 +62,7 @@ class SyscallCounter {
     };
     std::vector<Event> events_;
     std::vector<net::Fd> clocks_;  ///< one task-clock event per thread
+    bool clocks_complete_ = true;  ///< every thread has its task-clock event
     std::vector<net::Fd> raw_;     ///< one raw_syscalls:sys_enter event per thread
     size_t threads_ = 0;
 };
@@ -76,22 +79,33 @@ class SyscallSampler {
     /// Opens the events, disabled, on every thread of `pid` (0: the calling
     /// thread), threads started later included. Errors as SyscallCounter's.
     explicit SyscallSampler(pid_t pid);
-    ~SyscallSampler();
-    SyscallSampler(const SyscallSampler&) = delete;
-    SyscallSampler& operator=(const SyscallSampler&) = delete;
 
     void start();
     void stop();
-    /// The names of the syscalls sampled since start() (a number this
-    /// build's headers do not name reads "syscall_N"). The ring buffer holds
-    /// a few thousand calls per thread: sample a short stretch.
-    std::set<std::string> seen() const;
+
+    struct Seen {
+        std::set<std::string> names;  ///< "syscall_N" for a number the build's headers do not name
+        uint64_t lost = 0;            ///< samples the kernel dropped: a ring was full
+    };
+    /// The syscalls sampled since start(). Each thread's ring holds about
+    /// 3,000 calls per CPU: sample a short stretch (lost > 0 says it was too long).
+    Seen seen() const;
 
   private:
-    struct Ring {
-        net::Fd fd;
-        void* map = nullptr;
-        size_t size = 0;
+    /// One event's descriptor and its mapped ring buffer, unmapped on destruction.
+    class Ring {
+      public:
+        Ring(net::Fd fd, size_t size);
+        ~Ring();
+        Ring(Ring&& other) noexcept;
+        Ring& operator=(Ring&&) = delete;
+        const net::Fd& fd() const { return fd_; }
+        const void* map() const { return map_; }
+
+      private:
+        net::Fd fd_;
+        void* map_ = nullptr;
+        size_t size_ = 0;
     };
     std::vector<Ring> rings_;
 };

@@ -70,6 +70,8 @@ struct Measured {
     uint64_t traced_total = 0;
     size_t threads = 0;  ///< threads the events were opened on
     uint64_t cpu_ns = 0;  ///< CPU time the traced processes ran
+    bool has_cpu = true;  ///< every traced thread's CPU time was counted
+    uint64_t samples_lost = 0;  ///< the warm-up's samples the kernel dropped
     // The embedded server's own count over the same window (none for a target).
     bool has_own = false;
     uint64_t own_total = 0;
@@ -84,7 +86,7 @@ struct Measured {
 
 double round3(double x) { return std::round(x * 1000) / 1000; }
 
-// Descriptors: one perf event per tracepoint (about 360) per thread.
+// Descriptors: a few perf events per thread (and per CPU while sampling).
 void raise_fd_limit() {
     rlimit limit{};
     if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
@@ -109,15 +111,26 @@ constexpr uint64_t kWarmupRequests = 200;
 // The syscalls the pids make under a short warm-up load (sampled), plus
 // the names the embedded server counts itself: what SyscallCounter then
 // counts. A syscall first made after the warm-up still shows, as "other".
-std::vector<std::string> discover_syscalls(const std::vector<pid_t>& pids, load::KeepaliveConfig warmup) {
-    std::vector<std::unique_ptr<kernel::SyscallSampler>> samplers;
-    for (pid_t pid : pids) samplers.push_back(std::make_unique<kernel::SyscallSampler>(pid));
-    for (auto& s : samplers) s->start();
+// A warm-up that gets no response at all ends the run with `no_response`.
+std::vector<std::string> discover_syscalls(const std::vector<pid_t>& pids, load::KeepaliveConfig warmup,
+                                           Exit no_response, Measured& m) {
+    std::vector<kernel::SyscallSampler> samplers;
+    for (pid_t pid : pids) samplers.emplace_back(pid);
+    for (auto& s : samplers) s.start();
     warmup.count = std::min(warmup.count, kWarmupRequests);
-    load::run_keepalive(warmup);
-    for (auto& s : samplers) s->stop();
+    auto result = load::run_keepalive(warmup);
+    for (auto& s : samplers) s.stop();
+    if (result.stats.completed == 0 && !result.stopped)
+        throw Error(no_response, fmt::format("{}: no response to {} warm-up requests ({} connections failed, {} "
+                                             "requests lost)",
+                                             warmup.target.to_string(), warmup.count,
+                                             result.stats.connections.failed, result.stats.lost));
     std::set<std::string> names;
-    for (const auto& s : samplers) names.merge(s->seen());
+    for (const auto& s : samplers) {
+        auto seen = s.seen();
+        names.merge(seen.names);
+        m.samples_lost += seen.lost;
+    }
     for (size_t i = 0; i < static_cast<size_t>(server::Syscall::count_); ++i)
         for (auto& alias : syscall_aliases(server::syscall_name(static_cast<server::Syscall>(i))))
             names.insert(alias);
@@ -142,7 +155,8 @@ void count_load(const std::vector<pid_t>& pids, const std::vector<std::string>& 
     for (auto& c : counters) {
         for (const auto& [name, n] : c.counts()) m.traced[name] += n;
         m.threads += c.threads();
-        m.cpu_ns += c.cpu_ns();
+        if (auto cpu = c.cpu_ns()) m.cpu_ns += *cpu;
+        else m.has_cpu = false;
         all += c.all();
     }
     for (const auto& [name, n] : m.traced) m.traced_total += n;
@@ -188,7 +202,7 @@ Measured measure_variant(const SyscostConfig& config, const SyscostVariant& v, c
     m.name = v.name;
     auto lc = load_for(config, srv.addresses().front(), bound);
     // The warm-up's requests fall before the first snapshot.
-    auto names = discover_syscalls({srv.pid()}, lc);
+    auto names = discover_syscalls({srv.pid()}, lc, Exit::environment, m);
     json before = srv.stats();
     count_load({srv.pid()}, names, lc, config.settle, m);
     json after = srv.stats();
@@ -202,7 +216,7 @@ Measured measure_target(const SyscostConfig& config, const net::Address& target,
     Measured m;
     m.name = "target";
     auto lc = load_for(config, target, bound);
-    auto names = discover_syscalls(config.target_pids, lc);
+    auto names = discover_syscalls(config.target_pids, lc, Exit::target, m);
     count_load(config.target_pids, names, lc, config.settle, m);
     throughput_pass(config, lc, m);
     return m;
@@ -247,7 +261,7 @@ json to_json(const Measured& m, const Measured& base) {
               {"total_per_request", round3(m.per_request(m.traced_total))},
               {"threads_traced", m.threads},
               {"counted_requests_per_s", std::round(m.counted_requests_per_s)},
-              {"server_cpu_us_per_request", round3(m.per_request(m.cpu_ns) / 1000)},
+              {"server_cpu_us_per_request", optional(m.has_cpu, round3(m.per_request(m.cpu_ns) / 1000))},
               {"requests_per_s", optional(m.requests_per_s > 0, std::round(m.requests_per_s))},
               {"client_errors", m.errors}};
     if (m.has_own) {
@@ -277,7 +291,8 @@ report::Table summary_table(const std::vector<Measured>& runs) {
         t.rows.push_back({m.name, fixed(m.per_request(m.traced_total)),
                           m.has_own ? fixed(m.per_request(m.own_total)) : "-",
                           m.has_own ? fmt::format("{:.1f}%", 100 * m.agreement()) : "-",
-                          base ? "-" : fmt::format("{:+.2f}", cost.extra), fixed(m.per_request(m.cpu_ns) / 1000, 1),
+                          base ? "-" : fmt::format("{:+.2f}", cost.extra),
+                          m.has_cpu ? fixed(m.per_request(m.cpu_ns) / 1000, 1) : "-",
                           m.requests_per_s > 0 ? fmt::format("{:.0f}", m.requests_per_s) : "-",
                           base || !cost.has_rps ? "-" : fmt::format("{:+.1f}%", 100 * cost.rps_change),
                           cost.has_per_syscall ? fmt::format("{:+.1f}%", 100 * cost.per_syscall) : "-"});
@@ -355,6 +370,8 @@ void validate(const SyscostConfig& config, const cli::CommonOptions& common) {
         throw Error::usage("--target-pid: needs --target HOST:PORT, the address that server listens on");
     if (config.target_pids.empty() && !common.target.empty())
         throw Error::usage("--target: needs --target-pid PID, the server process to count");
+    if (config.compare_given && !common.target.empty())
+        throw Error::usage("--compare: the embedded server's variants, not with --target");
     for (pid_t pid : config.target_pids) {
         if (pid <= 0) throw Error::usage(fmt::format("--target-pid: expected a process id, got {}", pid));
         if (::kill(pid, 0) != 0 && errno == ESRCH)
@@ -427,6 +444,10 @@ report::Report run_syscost(const SyscostConfig& config, const cli::CommonOptions
                                           config.requests, cli::format_duration(bound)));
         if (m.errors)
             r.notes.push_back(fmt::format("{}: {} requests failed at the client", m.name, m.errors));
+        if (m.samples_lost)
+            r.notes.push_back(fmt::format("{}: the warm-up's sampling lost {} syscalls (full ring): a syscall only "
+                                          "they made is counted under \"other\"",
+                                          m.name, m.samples_lost));
     }
     if (config.load_time.count() > 0)
         r.notes.push_back(fmt::format("req/s: {} connections for {}, not counted; a shared machine moves it by "

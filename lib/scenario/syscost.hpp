@@ -33,6 +33,7 @@ std::vector<SyscostVariant> default_syscost_variants();
 
 struct SyscostConfig {
     std::vector<SyscostVariant> variants = default_syscost_variants();
+    bool compare_given = false;  ///< --compare was given (refused with --target)
     uint64_t requests = 20000;  ///< per variant
     unsigned connections = 1;   ///< keep-alive connections carrying them
     bool keepalive = true;      ///< false: one request per connection

@@ -15,6 +15,7 @@ expect_exit 2 "^sockdrill-syscost: --compare: \"cork\\+\": nothing after" --comp
 expect_exit 2 '^sockdrill-syscost: --target-pid: needs --target' --target-pid 1
 expect_exit 2 '^sockdrill-syscost: --target: needs --target-pid' --target 127.0.0.1:80
 expect_exit 2 '^sockdrill-syscost: --target-pid 999999999: no such process' --target 127.0.0.1:80 --target-pid 999999999
+expect_exit 2 '^sockdrill-syscost: --compare: .*not with --target' --target 127.0.0.1:80 --target-pid 1 --compare cork
 for spec in "--requests 0" "--requests many" "--connections 0" "--connections 20000" "--duration 0" \
             "--settle soon" "--target-pid abc" "--target 10.0.0.1:80" "--expect total" "--load-connections 0" \
             "--load-time never"; do
@@ -49,6 +50,14 @@ timeout 60 sockdrill-syscost --compare lean --requests 200 --expect 'lean.total_
 grep -q "expectation failed: lean.total_per_request > 100" "$TMP/err" || fail "names the failed expectation"
 pass "expect_exits_1_when_it_fails_and_0_when_it_holds"
 
+# A target that refuses every connection is the target's failure: exit 4, one line.
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sleep 60 &
+idle=$!
+_pids+=("$idle")
+expect_exit 4 "^sockdrill-syscost: error: 127.0.0.1:$PORT: no response" --target "127.0.0.1:$PORT" --target-pid "$idle" \
+  --duration 2s
+
 # serve_children PID: the sockdrill-serve processes PID started.
 serve_children() { pgrep -P "$1" -x sockdrill-serve || true; }
 has_server() { [ -n "$(serve_children "$1")" ]; }
@@ -58,7 +67,7 @@ sockdrill-syscost --compare lean,cork --requests 50M --duration 20s --json >"$TM
 pid=$!
 wait_until 10 has_server $pid || fail "syscost started its server"
 child=$(serve_children $pid)
-sleep 0.5
+sleep 2  # past the warm-up, into the counted requests
 kill -INT $pid
 rc=0; wait $pid || rc=$?
 [ "$rc" = 130 ] || fail "SIGINT exits 130, got $rc ($(cat "$TMP/int.err"))"
