@@ -216,8 +216,17 @@ uint64_t SyscallCounter::total() const {
 
 namespace {
 
-// 64 pages of samples per thread: about 3,000 syscalls of 80 bytes each.
+// 64 pages of samples per ring: about 3,000 syscalls of 80 bytes each.
 constexpr size_t kRingPages = 64;
+// Every ring is locked memory: a process with many threads gets smaller
+// rings (a power of two pages, at least 8), about 16 MiB in all.
+constexpr size_t kRingBudgetPages = 4096;
+
+size_t ring_pages(size_t rings) {
+    size_t pages = kRingPages;
+    while (pages > 8 && pages * rings > kRingBudgetPages) pages /= 2;
+    return pages;
+}
 
 // Where raw_syscalls:sys_enter's "long id" field sits in a raw sample, from
 // the tracepoint's format file (8 on every kernel so far).
@@ -244,6 +253,7 @@ SyscallSampler::SyscallSampler(pid_t pid) {
     // children would write to one ring): one event per thread and CPU, as
     // perf record opens them.
     const int cpus = static_cast<int>(::sysconf(_SC_NPROCESSORS_CONF));
+    const size_t pages = ring_pages(tids.size() * static_cast<size_t>(cpus));
     for (pid_t tid : tids) {
         for (int cpu = 0; cpu < cpus; ++cpu) {
             auto attr = tracepoint_attr(id);
@@ -256,7 +266,7 @@ SyscallSampler::SyscallSampler(pid_t pid) {
                 if (!opened) break;
                 fd = opened->release();
             }
-            rings_.emplace_back(net::Fd(fd), (kRingPages + 1) * page);
+            rings_.emplace_back(net::Fd(fd), (pages + 1) * page);
         }
     }
 }
@@ -299,7 +309,7 @@ SyscallSampler::Seen SyscallSampler::seen() const {
         const auto* meta = static_cast<const perf_event_mmap_page*>(ring.map());
         // data_offset and data_size are 0 before Linux 4.1: the data follows the first page.
         const uint64_t offset = meta->data_offset ? meta->data_offset : page;
-        const uint64_t size = meta->data_size ? meta->data_size : kRingPages * page;
+        const uint64_t size = meta->data_size ? meta->data_size : ring.size() - page;
         const auto* data = static_cast<const unsigned char*>(ring.map()) + offset;
         const uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
         // Records may wrap around the end of the buffer: copy each out.

@@ -87,8 +87,9 @@ class SyscallSampler {
         std::set<std::string> names;  ///< "syscall_N" for a number the build's headers do not name
         uint64_t lost = 0;            ///< samples the kernel dropped: a ring was full
     };
-    /// The syscalls sampled since start(). Each thread's ring holds about
-    /// 3,000 calls per CPU: sample a short stretch (lost > 0 says it was too long).
+    /// The syscalls sampled since start(). Each ring (thread and CPU) holds
+    /// about 3,000 calls, fewer with many threads: sample a short stretch
+    /// (lost > 0 says it was too long).
     Seen seen() const;
 
   private:
@@ -101,6 +102,7 @@ class SyscallSampler {
         Ring& operator=(Ring&&) = delete;
         const net::Fd& fd() const { return fd_; }
         const void* map() const { return map_; }
+        size_t size() const { return size_; }
 
       private:
         net::Fd fd_;
