@@ -1,7 +1,10 @@
 #pragma once
-// RAII owner of one file descriptor.
+// RAII owner of one file descriptor, and the process's descriptor limit.
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <utility>
 
 namespace sockdrill::net {
@@ -31,5 +34,17 @@ public:
 private:
     int fd_ = -1;
 };
+
+/// Raises the soft descriptor limit (ulimit -n) towards `want`, as far as
+/// the hard limit allows, never lowering it; returns the soft limit now.
+inline uint64_t raise_fd_limit(uint64_t want) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return 0;
+    if (limit.rlim_cur < want && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = std::min<rlim_t>(want, limit.rlim_max);
+        if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    return limit.rlim_cur;
+}
 
 }  // namespace sockdrill::net

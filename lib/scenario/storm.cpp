@@ -4,7 +4,6 @@
 // and the server counted; run_storm() renders the result.
 #include "scenario/storm.hpp"
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -160,16 +159,11 @@ load::KeepaliveConfig load_config(const Plan& p, const Hosts& h, const net::Addr
 // Descriptors for the client's connections and an in-process server's:
 // the soft limit goes up to the hard one when the run needs more.
 void raise_fd_limit(const Plan& p) {
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
-    rlim_t need = rlim_t{p.config.load.connections} * (p.against_target ? 1 : 2) + 256;
-    if (limit.rlim_cur >= need) return;
-    limit.rlim_cur = std::min(need, limit.rlim_max);
-    ::setrlimit(RLIMIT_NOFILE, &limit);
-    if (limit.rlim_cur < need)
+    uint64_t need = uint64_t{p.config.load.connections} * (p.against_target ? 1 : 2) + 256;
+    if (net::raise_fd_limit(need) < need)
         throw Error(Exit::environment,
-                    fmt::format("--connections {}: needs about {} descriptors, the hard limit (ulimit -Hn) is {}",
-                                p.config.load.connections, need, limit.rlim_max));
+                    fmt::format("--connections {}: needs about {} descriptors, more than the hard limit (ulimit -Hn)",
+                                p.config.load.connections, need));
 }
 
 // This process's resident memory, from /proc/self/statm.

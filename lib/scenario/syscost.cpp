@@ -1,7 +1,6 @@
 #include "scenario/syscost.hpp"
 
 #include <signal.h>
-#include <sys/resource.h>
 
 #include <cerrno>
 #include <cmath>
@@ -17,6 +16,7 @@
 #include "load/keepalive.hpp"
 #include "net/address.hpp"
 #include "net/error.hpp"
+#include "net/fd.hpp"
 #include "server/process.hpp"
 #include "server/stats.hpp"
 
@@ -85,14 +85,6 @@ struct Measured {
 };
 
 double round3(double x) { return std::round(x * 1000) / 1000; }
-
-// Descriptors: a few perf events per thread (and per CPU while sampling).
-void raise_fd_limit() {
-    rlimit limit{};
-    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
-    limit.rlim_cur = limit.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &limit);
-}
 
 load::KeepaliveConfig load_for(const SyscostConfig& config, const net::Address& target, cli::Duration bound) {
     load::KeepaliveConfig lc;
@@ -381,7 +373,8 @@ void validate(const SyscostConfig& config, const cli::CommonOptions& common) {
 
 report::Report run_syscost(const SyscostConfig& config, const cli::CommonOptions& common, cli::Output& output) {
     validate(config, common);
-    raise_fd_limit();
+    // A few perf events per traced thread (and per CPU while sampling), as many as the hard limit allows.
+    net::raise_fd_limit(UINT64_MAX);
     // Refused tracepoints end the run before any server starts: exit 3 with what would allow them.
     if (auto why = kernel::syscall_counting_unavailable(); !why.empty()) throw Error(Exit::environment, why);
 

@@ -38,7 +38,7 @@ TARGET="127.0.0.1:$PORT"
 
 plain() {
   taskset -c 1 "$STORM" --target "$TARGET" --threads 1 --connections "$C" --count "$N" --duration 60s --json |
-    jq '.results.requests_per_s'
+    jq '.results.load.requests_per_s'
 }
 counted() {
   taskset -c 1 "$SYSCOST" --target "$TARGET" --target-pid "$NGINX_PID" --connections "$C" --requests "$N" \
@@ -70,7 +70,8 @@ echo "median: plain $mp req/s; syscost counting $mc req/s (overhead $(awk -v a="
 # The same run, counted by both: syscost's per-request counts against perf's.
 with_perf counted >/dev/null
 warmup=$(jq '.config.warmup_requests' "$TMP/syscost.json")
-echo "syscalls per request, syscost against perf stat on the same run (perf / (N + $warmup warm-up)):"
+echo "syscalls per request, syscost against perf stat on the same run (perf / (N + $warmup warm-up));"
+echo "per-connection calls (accept4, close, ...) read about 0.5: the warm-up opened connections of its own:"
 printf '  %-14s %10s %10s %8s\n' syscall syscost perf ratio
 jq -r '.results.target.syscalls | to_entries[] | "\(.key) \(.value)"' "$TMP/syscost.json" |
   while read -r name count; do

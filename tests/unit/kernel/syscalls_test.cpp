@@ -28,6 +28,43 @@ bool counting_allowed() {
     return why.empty();
 }
 
+// A forked child that runs `body` when told to, says it is done, and waits
+// to be killed: the traced process of the tests below. The destructor kills
+// and reaps it, also when a REQUIRE ends the test early.
+class TracedChild {
+  public:
+    explicit TracedChild(void (*body)()) {
+        REQUIRE(::pipe(go_) == 0);
+        REQUIRE(::pipe(done_) == 0);
+        pid_ = ::fork();
+        REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            char byte;
+            if (::read(go_[0], &byte, 1) != 1) ::_exit(1);
+            body();
+            [[maybe_unused]] auto wrote = ::write(done_[1], "x", 1);
+            ::pause();
+            ::_exit(0);
+        }
+    }
+    ~TracedChild() {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        for (int fd : {go_[0], go_[1], done_[0], done_[1]}) ::close(fd);
+    }
+    pid_t pid() const { return pid_; }
+    /// Runs the body and returns when it is done.
+    void run() {
+        REQUIRE(::write(go_[1], "x", 1) == 1);
+        char byte;
+        REQUIRE(::read(done_[0], &byte, 1) == 1);
+    }
+
+  private:
+    int go_[2] = {-1, -1}, done_[2] = {-1, -1};
+    pid_t pid_ = -1;
+};
+
 }  // namespace
 
 TEST_CASE("syscalls: every syscall tracepoint is listed by name") {
@@ -54,34 +91,17 @@ TEST_CASE("syscalls: the calling thread's syscalls, counted exactly") {
 
 TEST_CASE("syscalls: another process's threads, and those it starts later") {
     if (!counting_allowed()) return;
-    int go[2], done[2];
-    REQUIRE(::pipe(go) == 0);
-    REQUIRE(::pipe(done) == 0);
-    pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        char byte;
-        if (::read(go[0], &byte, 1) != 1) ::_exit(1);
+    TracedChild child([] {
         for (int i = 0; i < 300; ++i) ::syscall(SYS_getppid);
         std::thread([] {
             for (int i = 0; i < 200; ++i) ::syscall(SYS_getppid);
         }).join();
-        [[maybe_unused]] auto wrote = ::write(done[1], "x", 1);
-        ::pause();
-        ::_exit(0);
-    }
-    {
-        kernel::SyscallCounter counter(child, {"getppid"});
-        counter.start();
-        REQUIRE(::write(go[1], "x", 1) == 1);
-        char byte;
-        REQUIRE(::read(done[0], &byte, 1) == 1);
-        counter.stop();
-        CHECK(counter.counts()["getppid"] == 500);
-    }
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    for (int fd : {go[0], go[1], done[0], done[1]}) ::close(fd);
+    });
+    kernel::SyscallCounter counter(child.pid(), {"getppid"});
+    counter.start();
+    child.run();
+    counter.stop();
+    CHECK(counter.counts()["getppid"] == 500);
 }
 
 TEST_CASE("syscalls: a pid that does not exist and an unknown syscall are usage errors") {
@@ -136,34 +156,17 @@ TEST_CASE("syscalls: all() counts every syscall, named or not, and cpu_ns the th
 
 TEST_CASE("syscalls: the sampler names what a process calls, in threads it starts later too") {
     if (!counting_allowed()) return;
-    int go[2], done[2];
-    REQUIRE(::pipe(go) == 0);
-    REQUIRE(::pipe(done) == 0);
-    pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        char byte;
-        if (::read(go[0], &byte, 1) != 1) ::_exit(1);
+    TracedChild child([] {
         ::syscall(SYS_getppid);
         std::thread([] { ::syscall(SYS_getpgid, 0); }).join();
-        [[maybe_unused]] auto wrote = ::write(done[1], "x", 1);
-        ::pause();
-        ::_exit(0);
-    }
-    {
-        kernel::SyscallSampler sampler(child);
-        sampler.start();
-        REQUIRE(::write(go[1], "x", 1) == 1);
-        char byte;
-        REQUIRE(::read(done[0], &byte, 1) == 1);
-        sampler.stop();
-        auto seen = sampler.seen();
-        CHECK(seen.names.count("getppid") == 1);
-        CHECK(seen.names.count("getpgid") == 1);  // made by a thread started after the sampler opened
-        CHECK(seen.names.count("getsid") == 0);   // never called
-        CHECK(seen.lost == 0);
-    }
-    ::kill(child, SIGKILL);
-    ::waitpid(child, nullptr, 0);
-    for (int fd : {go[0], go[1], done[0], done[1]}) ::close(fd);
+    });
+    kernel::SyscallSampler sampler(child.pid());
+    sampler.start();
+    child.run();
+    sampler.stop();
+    auto seen = sampler.seen();
+    CHECK(seen.names.count("getppid") == 1);
+    CHECK(seen.names.count("getpgid") == 1);  // made by a thread started after the sampler opened
+    CHECK(seen.names.count("getsid") == 0);   // never called
+    CHECK(seen.lost == 0);
 }
