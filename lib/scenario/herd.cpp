@@ -234,7 +234,7 @@ uint64_t wakeups_of(const herd::WorkerSlot& w) {
 }
 
 struct Figures {
-    uint64_t accepts = 0, wakeups = 0, returns = 0, empty_returns = 0, cpu_us = 0;
+    uint64_t accepts = 0, wakeups = 0, returns = 0, empty_returns = 0, cpu_us = 0, accept_errors = 0;
     double max_share = 0, min_share = 0, jain = 1;
     std::vector<bool> starved;
 };
@@ -248,6 +248,7 @@ Figures figures(const ModelRun& run, const HerdConfig& c) {
         f.returns += w.returns;
         f.empty_returns += w.empty_returns;
         f.cpu_us += w.cpu_us;
+        f.accept_errors += w.accept_errors;
         per_worker.push_back(w.accepts);
     }
     if (f.accepts) {
@@ -284,6 +285,7 @@ report::json model_json(const ModelRun& run, const Figures& f) {
     j["empty_returns"] = f.empty_returns;
     j["empty_returns_per_accept"] = per(f.empty_returns, f.accepts);
     j["cpu_us_per_accept"] = per(f.cpu_us, f.accepts);
+    j["accept_errors"] = f.accept_errors;
     j["accept_latency"] = latency_json(run.latency);
     j["fairness"] = {{"max_share", f.max_share},
                      {"min_share", f.min_share},
@@ -324,6 +326,7 @@ report::json model_json(const ModelRun& run, const Figures& f) {
                             {"returns", s.returns},
                             {"empty_returns", s.empty_returns},
                             {"timeouts", s.timeouts},
+                            {"accept_errors", s.accept_errors},
                             {"cpu_us", s.cpu_us}};
         if (s.error) row["error"] = std::string(s.error_what);
         workers.push_back(row);
@@ -430,6 +433,11 @@ report::Report run_herd(const HerdConfig& config, const cli::CommonOptions& comm
             run.listeners != config.listeners)
             r.notes.push_back(fmt::format("select-multi ran with {} listeners (its starvation needs two); "
                                           "--listeners sets it", run.listeners));
+        uint64_t accept_errors = 0;
+        for (const auto& w : run.workers) accept_errors += w.accept_errors;
+        if (accept_errors)
+            r.notes.push_back(fmt::format("{}: accept() failed {} times (EMFILE, ENOBUFS, ECONNABORTED, ...); "
+                                          "the workers went on (accept_errors)", model_name(run.model), accept_errors));
         if (run.model == AcceptModel::blocking && config.workers < run.listeners)
             r.notes.push_back("blocking: fewer workers than listeners, some listeners have no worker");
         if (run.model == AcceptModel::mutex_sysvsem && ::geteuid() == 0 && !run.own_ipc_namespace)

@@ -321,12 +321,23 @@ private:
         ::close(conn);
     }
 
+    // accept() failed other than EAGAIN or EINTR (EMFILE, ENOBUFS,
+    // ECONNABORTED, ...): counted, and the worker goes on, as a server
+    // would. Out of descriptors the connection stays queued and the
+    // listener stays readable: pause 1 ms rather than spin on it.
+    void accept_failed(int err) {
+        ++slot_.accept_errors;
+        if (err == EMFILE || err == ENFILE) ::usleep(1000);
+    }
+
     // Accepts one connection from listener k; counts an empty wakeup on EAGAIN.
     void take_one(unsigned k) {
         int conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
+        int err = errno;
         int64_t now = monotonic_ns();
         if (conn >= 0) return serve(conn, k, now);
-        if (errno == EAGAIN || errno == EWOULDBLOCK) ++slot_.empty_returns;
+        if (err == EAGAIN || err == EWOULDBLOCK) ++slot_.empty_returns;
+        else if (err != EINTR) accept_failed(err);
     }
 
     void run_blocking() {
@@ -335,16 +346,18 @@ private:
         ready();
         while (!stopping()) {
             int conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
+            int err = errno;
             int64_t now = monotonic_ns();
             if (stopping()) {
                 if (conn >= 0) ::close(conn);
                 break;
             }
-            if (conn < 0 && errno == EINTR) continue;
+            if (conn < 0 && err == EINTR) continue;
             ++slot_.returns;
             if (conn >= 0) serve(conn, k, now);
-            else if (errno == EAGAIN) ++slot_.empty_returns;
-            else break;  // EINVAL: the listener was shut down
+            else if (err == EAGAIN) ++slot_.empty_returns;
+            else if (err == EINVAL) break;  // the listener was shut down
+            else accept_failed(err);
         }
     }
 
@@ -395,6 +408,7 @@ private:
             bool lost = ::poll(&still, 1, 0) == 0;
             if (lost) ++slot_.empty_returns;
             int conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
+            int err = errno;
             int64_t now = monotonic_ns();
             if (stopping()) {
                 if (conn >= 0) ::close(conn);
@@ -402,6 +416,7 @@ private:
             }
             if (lost) ++slot_.returns;  // the blocked accept() returning is a second wakeup
             if (conn >= 0) serve(conn, k, now);
+            else if (err != EAGAIN && err != EINTR) accept_failed(err);
         }
     }
 
@@ -433,6 +448,7 @@ private:
             mutex.unlock();
             if (conn >= 0) serve(conn, k, now);
             else if (err == EAGAIN) ++slot_.empty_returns;
+            else if (err != EINTR) accept_failed(err);
         }
     }
 
