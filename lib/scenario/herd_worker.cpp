@@ -273,6 +273,14 @@ Usage usage(bool process) {
     return {us(ru.ru_utime) + us(ru.ru_stime), static_cast<uint64_t>(ru.ru_nvcsw)};
 }
 
+// wait_ready() waits for one count per worker: a worker that fails after
+// it counted (a lock error in run_mutex) must not count again.
+void count_ready(WorkerSlot& slot, SharedRegion& region) {
+    if (slot.ready) return;
+    slot.ready = true;
+    region.ready().fetch_add(1);
+}
+
 class Worker {
 public:
     Worker(const WorkerPlan& plan, unsigned index)
@@ -296,7 +304,7 @@ private:
         auto u = usage(plan_.process);
         slot_.cpu_us_at_start = u.cpu_us;
         slot_.sleeps_at_start = u.sleeps;
-        plan_.region->ready().fetch_add(1);
+        count_ready(slot_, *plan_.region);
     }
     bool stopping() const { return stop_.load(std::memory_order_relaxed); }
 
@@ -458,8 +466,8 @@ private:
     std::atomic<bool>& stop_;
 };
 
-// A worker never throws: a failed set-up is recorded in its slot and it
-// still counts as ready, so the parent does not wait for it.
+// A worker never throws: a failure is recorded in its slot, and a failed
+// set-up still counts as ready, so the parent does not wait for it.
 void run_worker(const WorkerPlan& plan, unsigned index) {
     WorkerSlot& slot = plan.region->slot(index);
     try {
@@ -468,7 +476,7 @@ void run_worker(const WorkerPlan& plan, unsigned index) {
         auto* err = dynamic_cast<const Error*>(&e);
         slot.error = err && err->err() ? err->err() : EINVAL;
         std::snprintf(slot.error_what, sizeof slot.error_what, "%s", e.what());
-        plan.region->ready().fetch_add(1);
+        count_ready(slot, *plan.region);
     }
     if (slot.error) return;
     auto u = usage(plan.process);
