@@ -233,8 +233,15 @@ uint64_t wakeups_of(const herd::WorkerSlot& w) {
     return w.sleeps > other ? w.sleeps - other : 0;
 }
 
+// A worker killed before it wrote its CPU time and sleeps (stop()'s SIGKILL,
+// the alarm) is lost: its zeros are not a measurement, so the per-accept
+// figures count only the workers that finished, and their accepts.
+bool lost(const herd::WorkerSlot& w) { return !w.finished && !w.error; }
+
 struct Figures {
     uint64_t accepts = 0, wakeups = 0, returns = 0, empty_returns = 0, cpu_us = 0, accept_errors = 0;
+    uint64_t measured_accepts = 0;  ///< accepts of the workers that finished: the per-accept denominator
+    unsigned workers_lost = 0;
     double max_share = 0, min_share = 0, jain = 1;
     std::vector<bool> starved;
 };
@@ -244,12 +251,15 @@ Figures figures(const ModelRun& run, const HerdConfig& c) {
     std::vector<uint64_t> per_worker;
     for (const auto& w : run.workers) {
         f.accepts += w.accepts;
+        f.accept_errors += w.accept_errors;
+        per_worker.push_back(w.accepts);
+        f.workers_lost += lost(w);
+        if (!w.finished) continue;
+        f.measured_accepts += w.accepts;
         f.wakeups += wakeups_of(w);
         f.returns += w.returns;
         f.empty_returns += w.empty_returns;
         f.cpu_us += w.cpu_us;
-        f.accept_errors += w.accept_errors;
-        per_worker.push_back(w.accepts);
     }
     if (f.accepts) {
         auto [lo, hi] = std::minmax_element(per_worker.begin(), per_worker.end());
@@ -279,13 +289,14 @@ report::json model_json(const ModelRun& run, const Figures& f) {
     j["accepts"] = f.accepts;
     j["accepts_per_s"] = run.load.elapsed_s > 0 ? static_cast<double>(f.accepts) / run.load.elapsed_s : 0.0;
     j["wakeups"] = f.wakeups;
-    j["wakeups_per_accept"] = per(f.wakeups, f.accepts);
+    j["wakeups_per_accept"] = per(f.wakeups, f.measured_accepts);
     j["returns"] = f.returns;
-    j["returns_per_accept"] = per(f.returns, f.accepts);
+    j["returns_per_accept"] = per(f.returns, f.measured_accepts);
     j["empty_returns"] = f.empty_returns;
-    j["empty_returns_per_accept"] = per(f.empty_returns, f.accepts);
-    j["cpu_us_per_accept"] = per(f.cpu_us, f.accepts);
+    j["empty_returns_per_accept"] = per(f.empty_returns, f.measured_accepts);
+    j["cpu_us_per_accept"] = per(f.cpu_us, f.measured_accepts);
     j["accept_errors"] = f.accept_errors;
+    j["workers_lost"] = f.workers_lost;
     j["accept_latency"] = latency_json(run.latency);
     j["fairness"] = {{"max_share", f.max_share},
                      {"min_share", f.min_share},
@@ -329,6 +340,7 @@ report::json model_json(const ModelRun& run, const Figures& f) {
                             {"accept_errors", s.accept_errors},
                             {"cpu_us", s.cpu_us}};
         if (s.error) row["error"] = std::string(s.error_what);
+        if (lost(s)) row["lost"] = true;
         workers.push_back(row);
     }
     j["per_worker"] = workers;
@@ -339,15 +351,15 @@ report::json model_json(const ModelRun& run, const Figures& f) {
 std::string fixed(double v, int digits) { return fmt::format("{:.{}f}", v, digits); }
 
 std::vector<std::string> model_row(const ModelRun& run, const Figures& f) {
-    bool any = f.accepts > 0;
+    bool any = f.measured_accepts > 0;
     size_t starved = std::count(f.starved.begin(), f.starved.end(), true);
     return {std::string(model_name(run.model)),
             std::to_string(run.listeners),
             fixed(run.load.elapsed_s > 0 ? static_cast<double>(f.accepts) / run.load.elapsed_s : 0.0, 0),
-            any ? fixed(per(f.wakeups, f.accepts), 2) : "-",
-            any ? fixed(per(f.returns, f.accepts), 2) : "-",
-            any ? fixed(per(f.empty_returns, f.accepts), 2) : "-",
-            any ? fixed(per(f.cpu_us, f.accepts), 1) : "-",
+            any ? fixed(per(f.wakeups, f.measured_accepts), 2) : "-",
+            any ? fixed(per(f.returns, f.measured_accepts), 2) : "-",
+            any ? fixed(per(f.empty_returns, f.measured_accepts), 2) : "-",
+            any ? fixed(per(f.cpu_us, f.measured_accepts), 1) : "-",
             any ? us_text(run.latency.percentile(50)) : "-",
             any ? us_text(run.latency.percentile(99)) : "-",
             any ? us_text(run.latency.max()) : "-",
@@ -433,6 +445,11 @@ report::Report run_herd(const HerdConfig& config, const cli::CommonOptions& comm
             run.listeners != config.listeners)
             r.notes.push_back(fmt::format("select-multi ran with {} listeners (its starvation needs two); "
                                           "--listeners sets it", run.listeners));
+        auto lost_workers = std::count_if(run.workers.begin(), run.workers.end(), lost);
+        if (lost_workers)
+            r.notes.push_back(fmt::format("{}: {} worker(s) killed before they reported CPU time and wakeups: "
+                                          "left out of the per-accept figures (workers_lost)",
+                                          model_name(run.model), lost_workers));
         uint64_t accept_errors = 0;
         for (const auto& w : run.workers) accept_errors += w.accept_errors;
         if (accept_errors)

@@ -53,6 +53,8 @@ namespace {
 
 // How long a worker waits before it looks at the stop flag again.
 constexpr int kWaitMs = 50;
+// How long it waits for a client's stamp at most (in kWaitMs slices).
+constexpr int kStampWaitMs = 1000;
 // listen()'s backlog: far more than --concurrency, so no SYN is dropped
 // and the queue never hides the herd (somaxconn clamps it).
 constexpr int kBacklog = 4096;
@@ -316,10 +318,16 @@ private:
         ssize_t n = ::recv(conn, &stamp, sizeof stamp, MSG_DONTWAIT | MSG_WAITALL);
         if (n < 0 && errno == EAGAIN) {
             // Accepted before the stamp came: the client sends it once its
-            // connect() completes. This sleep is not an accept wakeup.
+            // connect() completes. This sleep is not an accept wakeup. It
+            // ends when the run stops, so stop() does not have to kill a
+            // worker that waits here before it wrote its CPU and sleeps.
             uint64_t before = usage(plan_.process).sleeps;
             pollfd p{conn, POLLIN, 0};
-            if (::poll(&p, 1, 1000) > 0) n = ::recv(conn, &stamp, sizeof stamp, MSG_WAITALL);
+            for (int waited = 0; waited < kStampWaitMs && !stopping(); waited += kWaitMs) {
+                if (::poll(&p, 1, kWaitMs) <= 0) continue;
+                n = ::recv(conn, &stamp, sizeof stamp, MSG_WAITALL);
+                break;
+            }
             slot_.stamp_sleeps += usage(plan_.process).sleeps - before;
         }
         if (n == static_cast<ssize_t>(sizeof stamp) && stamp > 0 && stamp <= accepted_ns)
@@ -482,6 +490,7 @@ void run_worker(const WorkerPlan& plan, unsigned index) {
     auto u = usage(plan.process);
     slot.cpu_us = u.cpu_us - slot.cpu_us_at_start;
     slot.sleeps = u.sleeps - slot.sleeps_at_start;
+    slot.finished = true;
 }
 
 }  // namespace
