@@ -8,6 +8,7 @@
 // the client load in herd_load.cpp.
 #include "scenario/herd.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -16,12 +17,12 @@
 #include <exception>
 #include <fmt/format.h>
 #include <optional>
-#include <thread>
 
 #include "cli/signals.hpp"
 #include "kernel/counters.hpp"
 #include "kernel/sysctl.hpp"
 #include "net/error.hpp"
+#include "net/fd.hpp"
 #include "scenario/herd_parts.hpp"
 
 namespace sockdrill::scenario {
@@ -180,7 +181,9 @@ ModelRun run_model_here(const HerdConfig& c, AcceptModel model, cli::Duration du
     herd::Workers workers(plan, c.workers, c.processes, duration + c.accept_timeout);
     workers.wait_ready();
 
-    // Run: the same closed-loop churn for every model.
+    // Run: the same closed-loop churn for every model. Its client threads
+    // start after the workers were forked and are joined before the next
+    // model forks its own.
     herd::LoadConfig lc;
     lc.ports = run.ports;
     lc.weights = run.weights;
@@ -202,25 +205,37 @@ ModelRun run_model_here(const HerdConfig& c, AcceptModel model, cli::Duration du
     return run;
 }
 
-// The SysV semaphore, as root, lives in an IPC namespace of its own made on
-// a thread of its own: namespaces belong to the thread, so the rest of the
-// process keeps the host's, and when the process dies, even by SIGKILL, the
-// namespace and the semaphore in it go with it.
+// The SysV semaphore, as root, lives in an IPC namespace of its own: the
+// main thread enters a fresh one for this model's run and goes back to the
+// host's after it. The workers inherit it, and when the process dies, even
+// by SIGKILL, the namespace and the semaphore in it go with it. It is done
+// on the main thread, not on a thread of its own, so that the workers are
+// forked from a single-threaded process (see Workers::Workers).
+class PrivateIpcNamespace {
+public:
+    PrivateIpcNamespace() {
+        host_.reset(::open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC));
+        entered_ = host_ && ::unshare(CLONE_NEWIPC) == 0;
+    }
+    // If setns fails the process stays in the private namespace: nothing
+    // else in it uses SysV IPC.
+    ~PrivateIpcNamespace() {
+        if (entered_) ::setns(host_.get(), CLONE_NEWIPC);
+    }
+    PrivateIpcNamespace(const PrivateIpcNamespace&) = delete;
+    PrivateIpcNamespace& operator=(const PrivateIpcNamespace&) = delete;
+    bool entered() const { return entered_; }
+
+private:
+    net::Fd host_;
+    bool entered_ = false;
+};
+
 ModelRun run_model(const HerdConfig& c, AcceptModel model, cli::Duration duration) {
     if (model != AcceptModel::mutex_sysvsem || ::geteuid() != 0) return run_model_here(c, model, duration);
-    ModelRun run;
-    std::exception_ptr failure;
-    std::thread runner([&] {
-        try {
-            bool own = ::unshare(CLONE_NEWIPC) == 0;
-            run = run_model_here(c, model, duration);
-            run.own_ipc_namespace = own;
-        } catch (...) {
-            failure = std::current_exception();
-        }
-    });
-    runner.join();
-    if (failure) std::rethrow_exception(failure);
+    PrivateIpcNamespace ipc;
+    ModelRun run = run_model_here(c, model, duration);
+    run.own_ipc_namespace = ipc.entered();
     return run;
 }
 

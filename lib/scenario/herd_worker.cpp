@@ -41,8 +41,10 @@
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fmt/format.h>
 #include <new>
+#include <stdexcept>
 
 #include "kernel/sysctl.hpp"
 #include "net/error.hpp"
@@ -493,6 +495,14 @@ void run_worker(const WorkerPlan& plan, unsigned index) {
     slot.finished = true;
 }
 
+// How many threads the process has now (1 if /proc cannot tell).
+size_t threads_in_process() {
+    std::error_code ec;
+    size_t n = 0;
+    for (std::filesystem::directory_iterator it("/proc/self/task", ec), end; !ec && it != end; it.increment(ec)) ++n;
+    return ec || n == 0 ? 1 : n;
+}
+
 }  // namespace
 
 // --- starting and stopping workers ------------------------------------------
@@ -508,6 +518,15 @@ Workers::Workers(const WorkerPlan& plan, unsigned count, bool processes, cli::Du
         }
         return;
     }
+    // fork() copies the calling thread only: a lock another thread held at
+    // that moment (malloc's, stdio's, the locale fmt reads) stays locked in
+    // the child for good, and the child runs malloc and fmt. So the process
+    // must be single-threaded here: run_model_here forks before run_load
+    // starts the client threads (and after the previous model joined its
+    // own), and the sysvsem model's IPC namespace is entered on the main
+    // thread. Checked, so that a later change cannot break it quietly.
+    if (size_t n = threads_in_process(); n != 1)
+        throw std::logic_error(fmt::format("herd: forking workers from a process with {} threads", n));
     pid_t parent = ::getpid();
     unsigned bound_s = static_cast<unsigned>(cli::to_seconds(bound)) + 5;
     for (unsigned w = 0; w < count; ++w) {
