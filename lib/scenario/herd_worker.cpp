@@ -23,7 +23,6 @@
 #include "scenario/herd_parts.hpp"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -38,7 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -47,7 +45,9 @@
 #include <stdexcept>
 
 #include "kernel/sysctl.hpp"
+#include "net/address.hpp"
 #include "net/error.hpp"
+#include "net/socket.hpp"
 
 namespace sockdrill::scenario::herd {
 
@@ -113,25 +113,12 @@ load::Histogram& SharedRegion::latency(unsigned worker, unsigned listener) {
 namespace {
 
 net::Fd listen_socket(AcceptModel model, uint16_t port, bool reuseport) {
-    int flags = SOCK_STREAM | SOCK_CLOEXEC | (blocking_listeners(model) ? 0 : SOCK_NONBLOCK);
-    net::Fd fd(::socket(AF_INET, flags, 0));
-    if (!fd) throw Error::system("socket", errno);
-    int one = 1;
-    if (reuseport) check(::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), "setsockopt SO_REUSEPORT");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    check(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), fmt::format("bind 127.0.0.1:{}", port));
-    check(::listen(fd.get(), kBacklog), "listen");
-    return fd;
-}
-
-uint16_t local_port(int fd) {
-    sockaddr_in addr{};
-    socklen_t len = sizeof addr;
-    check(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), "getsockname");
-    return ntohs(addr.sin_port);
+    net::ListenOptions options;
+    options.backlog = kBacklog;
+    options.reuseaddr = false;  // port 0: nothing to reuse
+    options.reuseport = reuseport;
+    options.nonblocking = !blocking_listeners(model);
+    return net::listen_tcp(net::Address::parse_host("127.0.0.1", port), options);
 }
 
 }  // namespace
@@ -153,7 +140,7 @@ Listeners make_listeners(AcceptModel model, unsigned listeners, unsigned workers
         // reuseport: the first socket takes a free port, the others join it.
         std::vector<net::Fd> group;
         group.push_back(listen_socket(model, 0, reuseport));
-        uint16_t port = local_port(group.front().get());
+        uint16_t port = net::local_address(group.front().get()).port();
         for (unsigned w = 1; reuseport && w < workers; ++w) group.push_back(listen_socket(model, port, true));
         l.sockets.push_back(std::move(group));
         l.ports.push_back(port);
