@@ -8,6 +8,7 @@
 // the client load in herd_load.cpp.
 #include "scenario/herd.hpp"
 
+#include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -16,12 +17,12 @@
 #include <exception>
 #include <fmt/format.h>
 #include <optional>
-#include <thread>
 
 #include "cli/signals.hpp"
 #include "kernel/counters.hpp"
 #include "kernel/sysctl.hpp"
 #include "net/error.hpp"
+#include "net/fd.hpp"
 #include "scenario/herd_parts.hpp"
 
 namespace sockdrill::scenario {
@@ -180,7 +181,9 @@ ModelRun run_model_here(const HerdConfig& c, AcceptModel model, cli::Duration du
     herd::Workers workers(plan, c.workers, c.processes, duration + c.accept_timeout);
     workers.wait_ready();
 
-    // Run: the same closed-loop churn for every model.
+    // Run: the same closed-loop churn for every model. Its client threads
+    // start after the workers were forked and are joined before the next
+    // model forks its own.
     herd::LoadConfig lc;
     lc.ports = run.ports;
     lc.weights = run.weights;
@@ -202,25 +205,37 @@ ModelRun run_model_here(const HerdConfig& c, AcceptModel model, cli::Duration du
     return run;
 }
 
-// The SysV semaphore, as root, lives in an IPC namespace of its own made on
-// a thread of its own: namespaces belong to the thread, so the rest of the
-// process keeps the host's, and when the process dies, even by SIGKILL, the
-// namespace and the semaphore in it go with it.
+// The SysV semaphore, as root, lives in an IPC namespace of its own: the
+// main thread enters a fresh one for this model's run and goes back to the
+// host's after it. The workers inherit it, and when the process dies, even
+// by SIGKILL, the namespace and the semaphore in it go with it. It is done
+// on the main thread, not on a thread of its own, so that the workers are
+// forked from a single-threaded process (see Workers::Workers).
+class PrivateIpcNamespace {
+public:
+    PrivateIpcNamespace() {
+        host_.reset(::open("/proc/thread-self/ns/ipc", O_RDONLY | O_CLOEXEC));
+        entered_ = host_ && ::unshare(CLONE_NEWIPC) == 0;
+    }
+    // If setns fails the process stays in the private namespace: nothing
+    // else in it uses SysV IPC.
+    ~PrivateIpcNamespace() {
+        if (entered_) ::setns(host_.get(), CLONE_NEWIPC);
+    }
+    PrivateIpcNamespace(const PrivateIpcNamespace&) = delete;
+    PrivateIpcNamespace& operator=(const PrivateIpcNamespace&) = delete;
+    bool entered() const { return entered_; }
+
+private:
+    net::Fd host_;
+    bool entered_ = false;
+};
+
 ModelRun run_model(const HerdConfig& c, AcceptModel model, cli::Duration duration) {
     if (model != AcceptModel::mutex_sysvsem || ::geteuid() != 0) return run_model_here(c, model, duration);
-    ModelRun run;
-    std::exception_ptr failure;
-    std::thread runner([&] {
-        try {
-            bool own = ::unshare(CLONE_NEWIPC) == 0;
-            run = run_model_here(c, model, duration);
-            run.own_ipc_namespace = own;
-        } catch (...) {
-            failure = std::current_exception();
-        }
-    });
-    runner.join();
-    if (failure) std::rethrow_exception(failure);
+    PrivateIpcNamespace ipc;
+    ModelRun run = run_model_here(c, model, duration);
+    run.own_ipc_namespace = ipc.entered();
     return run;
 }
 
@@ -233,8 +248,15 @@ uint64_t wakeups_of(const herd::WorkerSlot& w) {
     return w.sleeps > other ? w.sleeps - other : 0;
 }
 
+// A worker killed before it wrote its CPU time and sleeps (stop()'s SIGKILL,
+// the alarm) is lost: its zeros are not a measurement, so the per-accept
+// figures count only the workers that finished, and their accepts.
+bool lost(const herd::WorkerSlot& w) { return !w.finished && !w.error; }
+
 struct Figures {
-    uint64_t accepts = 0, wakeups = 0, returns = 0, empty_returns = 0, cpu_us = 0;
+    uint64_t accepts = 0, wakeups = 0, returns = 0, empty_returns = 0, cpu_us = 0, accept_errors = 0;
+    uint64_t measured_accepts = 0;  ///< accepts of the workers that finished: the per-accept denominator
+    unsigned workers_lost = 0;
     double max_share = 0, min_share = 0, jain = 1;
     std::vector<bool> starved;
 };
@@ -244,11 +266,15 @@ Figures figures(const ModelRun& run, const HerdConfig& c) {
     std::vector<uint64_t> per_worker;
     for (const auto& w : run.workers) {
         f.accepts += w.accepts;
+        f.accept_errors += w.accept_errors;
+        per_worker.push_back(w.accepts);
+        f.workers_lost += lost(w);
+        if (!w.finished) continue;
+        f.measured_accepts += w.accepts;
         f.wakeups += wakeups_of(w);
         f.returns += w.returns;
         f.empty_returns += w.empty_returns;
         f.cpu_us += w.cpu_us;
-        per_worker.push_back(w.accepts);
     }
     if (f.accepts) {
         auto [lo, hi] = std::minmax_element(per_worker.begin(), per_worker.end());
@@ -278,12 +304,14 @@ report::json model_json(const ModelRun& run, const Figures& f) {
     j["accepts"] = f.accepts;
     j["accepts_per_s"] = run.load.elapsed_s > 0 ? static_cast<double>(f.accepts) / run.load.elapsed_s : 0.0;
     j["wakeups"] = f.wakeups;
-    j["wakeups_per_accept"] = per(f.wakeups, f.accepts);
+    j["wakeups_per_accept"] = per(f.wakeups, f.measured_accepts);
     j["returns"] = f.returns;
-    j["returns_per_accept"] = per(f.returns, f.accepts);
+    j["returns_per_accept"] = per(f.returns, f.measured_accepts);
     j["empty_returns"] = f.empty_returns;
-    j["empty_returns_per_accept"] = per(f.empty_returns, f.accepts);
-    j["cpu_us_per_accept"] = per(f.cpu_us, f.accepts);
+    j["empty_returns_per_accept"] = per(f.empty_returns, f.measured_accepts);
+    j["cpu_us_per_accept"] = per(f.cpu_us, f.measured_accepts);
+    j["accept_errors"] = f.accept_errors;
+    j["workers_lost"] = f.workers_lost;
     j["accept_latency"] = latency_json(run.latency);
     j["fairness"] = {{"max_share", f.max_share},
                      {"min_share", f.min_share},
@@ -324,8 +352,10 @@ report::json model_json(const ModelRun& run, const Figures& f) {
                             {"returns", s.returns},
                             {"empty_returns", s.empty_returns},
                             {"timeouts", s.timeouts},
+                            {"accept_errors", s.accept_errors},
                             {"cpu_us", s.cpu_us}};
         if (s.error) row["error"] = std::string(s.error_what);
+        if (lost(s)) row["lost"] = true;
         workers.push_back(row);
     }
     j["per_worker"] = workers;
@@ -336,15 +366,15 @@ report::json model_json(const ModelRun& run, const Figures& f) {
 std::string fixed(double v, int digits) { return fmt::format("{:.{}f}", v, digits); }
 
 std::vector<std::string> model_row(const ModelRun& run, const Figures& f) {
-    bool any = f.accepts > 0;
+    bool any = f.measured_accepts > 0;
     size_t starved = std::count(f.starved.begin(), f.starved.end(), true);
     return {std::string(model_name(run.model)),
             std::to_string(run.listeners),
             fixed(run.load.elapsed_s > 0 ? static_cast<double>(f.accepts) / run.load.elapsed_s : 0.0, 0),
-            any ? fixed(per(f.wakeups, f.accepts), 2) : "-",
-            any ? fixed(per(f.returns, f.accepts), 2) : "-",
-            any ? fixed(per(f.empty_returns, f.accepts), 2) : "-",
-            any ? fixed(per(f.cpu_us, f.accepts), 1) : "-",
+            any ? fixed(per(f.wakeups, f.measured_accepts), 2) : "-",
+            any ? fixed(per(f.returns, f.measured_accepts), 2) : "-",
+            any ? fixed(per(f.empty_returns, f.measured_accepts), 2) : "-",
+            any ? fixed(per(f.cpu_us, f.measured_accepts), 1) : "-",
             any ? us_text(run.latency.percentile(50)) : "-",
             any ? us_text(run.latency.percentile(99)) : "-",
             any ? us_text(run.latency.max()) : "-",
@@ -430,6 +460,16 @@ report::Report run_herd(const HerdConfig& config, const cli::CommonOptions& comm
             run.listeners != config.listeners)
             r.notes.push_back(fmt::format("select-multi ran with {} listeners (its starvation needs two); "
                                           "--listeners sets it", run.listeners));
+        auto lost_workers = std::count_if(run.workers.begin(), run.workers.end(), lost);
+        if (lost_workers)
+            r.notes.push_back(fmt::format("{}: {} worker(s) killed before they reported CPU time and wakeups: "
+                                          "left out of the per-accept figures (workers_lost)",
+                                          model_name(run.model), lost_workers));
+        uint64_t accept_errors = 0;
+        for (const auto& w : run.workers) accept_errors += w.accept_errors;
+        if (accept_errors)
+            r.notes.push_back(fmt::format("{}: accept() failed {} times (EMFILE, ENOBUFS, ECONNABORTED, ...); "
+                                          "the workers went on (accept_errors)", model_name(run.model), accept_errors));
         if (run.model == AcceptModel::blocking && config.workers < run.listeners)
             r.notes.push_back("blocking: fewer workers than listeners, some listeners have no worker");
         if (run.model == AcceptModel::mutex_sysvsem && ::geteuid() == 0 && !run.own_ipc_namespace)

@@ -16,6 +16,7 @@
 
 #include "cli/signals.hpp"
 #include "net/error.hpp"
+#include "net/sockopt.hpp"
 #include "scenario/herd_parts.hpp"
 
 namespace sockdrill::scenario::herd {
@@ -122,10 +123,7 @@ private:
     void handle(Conn& c, uint32_t events) {
         if (c.fd < 0) return;
         if (!c.connected) {
-            int err = 0;
-            socklen_t len = sizeof err;
-            ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-            if (err) return count_error(connect_errors_, c, err);
+            if (int err = net::get_so_error(c.fd)) return count_error(connect_errors_, c, err);
             // The accept queue holds the connection now; the stamp waits in
             // its receive queue for whoever accepts it.
             if (::send(c.fd, &c.stamp_ns, sizeof c.stamp_ns, MSG_NOSIGNAL) != sizeof c.stamp_ns)
@@ -154,8 +152,7 @@ private:
         auto& l = per_listener_[c.listener];
         if (outcome != Outcome::completed) {
             // Give up without leaving TIME-WAIT behind: RST.
-            linger lg{1, 0};
-            ::setsockopt(c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+            net::set_linger(c.fd, 0);
         }
         switch (outcome) {
         case Outcome::completed: ++l.completed; break;

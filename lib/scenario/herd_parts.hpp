@@ -35,8 +35,11 @@ struct WorkerSlot {
     uint64_t accepts = 0;
     uint64_t accepts_by_listener[kMaxListeners] = {};
     uint64_t unread_stamps = 0;  ///< accepted, but the client's stamp never came (it gave up)
+    uint64_t accept_errors = 0;  ///< accept() failed other than EAGAIN/EINTR (EMFILE, ECONNABORTED, ...)
     uint64_t cpu_us = 0;         ///< user + system time of the worker while running
     uint64_t cpu_us_at_start = 0, sleeps_at_start = 0;
+    bool finished = false;       ///< cpu_us and sleeps are written: false if the worker was killed first
+    bool ready = false;          ///< counted in the region's ready count (once, whatever happens after)
     int error = 0;               ///< errno of a failed set-up; 0 when it ran
     char error_what[64] = {};    ///< which call failed
 };

@@ -23,7 +23,6 @@
 #include "scenario/herd_parts.hpp"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -38,14 +37,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fmt/format.h>
 #include <new>
+#include <stdexcept>
 
 #include "kernel/sysctl.hpp"
+#include "net/address.hpp"
 #include "net/error.hpp"
+#include "net/socket.hpp"
 
 namespace sockdrill::scenario::herd {
 
@@ -53,6 +55,8 @@ namespace {
 
 // How long a worker waits before it looks at the stop flag again.
 constexpr int kWaitMs = 50;
+// How long it waits for a client's stamp at most (in kWaitMs slices).
+constexpr int kStampWaitMs = 1000;
 // listen()'s backlog: far more than --concurrency, so no SYN is dropped
 // and the queue never hides the herd (somaxconn clamps it).
 constexpr int kBacklog = 4096;
@@ -109,25 +113,12 @@ load::Histogram& SharedRegion::latency(unsigned worker, unsigned listener) {
 namespace {
 
 net::Fd listen_socket(AcceptModel model, uint16_t port, bool reuseport) {
-    int flags = SOCK_STREAM | SOCK_CLOEXEC | (blocking_listeners(model) ? 0 : SOCK_NONBLOCK);
-    net::Fd fd(::socket(AF_INET, flags, 0));
-    if (!fd) throw Error::system("socket", errno);
-    int one = 1;
-    if (reuseport) check(::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), "setsockopt SO_REUSEPORT");
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    check(::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), fmt::format("bind 127.0.0.1:{}", port));
-    check(::listen(fd.get(), kBacklog), "listen");
-    return fd;
-}
-
-uint16_t local_port(int fd) {
-    sockaddr_in addr{};
-    socklen_t len = sizeof addr;
-    check(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), "getsockname");
-    return ntohs(addr.sin_port);
+    net::ListenOptions options;
+    options.backlog = kBacklog;
+    options.reuseaddr = false;  // port 0: nothing to reuse
+    options.reuseport = reuseport;
+    options.nonblocking = !blocking_listeners(model);
+    return net::listen_tcp(net::Address::parse_host("127.0.0.1", port), options);
 }
 
 }  // namespace
@@ -149,7 +140,7 @@ Listeners make_listeners(AcceptModel model, unsigned listeners, unsigned workers
         // reuseport: the first socket takes a free port, the others join it.
         std::vector<net::Fd> group;
         group.push_back(listen_socket(model, 0, reuseport));
-        uint16_t port = local_port(group.front().get());
+        uint16_t port = net::local_address(group.front().get()).port();
         for (unsigned w = 1; reuseport && w < workers; ++w) group.push_back(listen_socket(model, port, true));
         l.sockets.push_back(std::move(group));
         l.ports.push_back(port);
@@ -273,6 +264,14 @@ Usage usage(bool process) {
     return {us(ru.ru_utime) + us(ru.ru_stime), static_cast<uint64_t>(ru.ru_nvcsw)};
 }
 
+// wait_ready() waits for one count per worker: a worker that fails after
+// it counted (a lock error in run_mutex) must not count again.
+void count_ready(WorkerSlot& slot, SharedRegion& region) {
+    if (slot.ready) return;
+    slot.ready = true;
+    region.ready().fetch_add(1);
+}
+
 class Worker {
 public:
     Worker(const WorkerPlan& plan, unsigned index)
@@ -296,7 +295,7 @@ private:
         auto u = usage(plan_.process);
         slot_.cpu_us_at_start = u.cpu_us;
         slot_.sleeps_at_start = u.sleeps;
-        plan_.region->ready().fetch_add(1);
+        count_ready(slot_, *plan_.region);
     }
     bool stopping() const { return stop_.load(std::memory_order_relaxed); }
 
@@ -308,10 +307,16 @@ private:
         ssize_t n = ::recv(conn, &stamp, sizeof stamp, MSG_DONTWAIT | MSG_WAITALL);
         if (n < 0 && errno == EAGAIN) {
             // Accepted before the stamp came: the client sends it once its
-            // connect() completes. This sleep is not an accept wakeup.
+            // connect() completes. This sleep is not an accept wakeup. It
+            // ends when the run stops, so stop() does not have to kill a
+            // worker that waits here before it wrote its CPU and sleeps.
             uint64_t before = usage(plan_.process).sleeps;
             pollfd p{conn, POLLIN, 0};
-            if (::poll(&p, 1, 1000) > 0) n = ::recv(conn, &stamp, sizeof stamp, MSG_WAITALL);
+            for (int waited = 0; waited < kStampWaitMs && !stopping(); waited += kWaitMs) {
+                if (::poll(&p, 1, kWaitMs) <= 0) continue;
+                n = ::recv(conn, &stamp, sizeof stamp, MSG_WAITALL);
+                break;
+            }
             slot_.stamp_sleeps += usage(plan_.process).sleeps - before;
         }
         if (n == static_cast<ssize_t>(sizeof stamp) && stamp > 0 && stamp <= accepted_ns)
@@ -321,12 +326,23 @@ private:
         ::close(conn);
     }
 
+    // accept() failed other than EAGAIN or EINTR (EMFILE, ENOBUFS,
+    // ECONNABORTED, ...): counted, and the worker goes on, as a server
+    // would. Out of descriptors the connection stays queued and the
+    // listener stays readable: pause 1 ms rather than spin on it.
+    void accept_failed(int err) {
+        ++slot_.accept_errors;
+        if (err == EMFILE || err == ENFILE) ::usleep(1000);
+    }
+
     // Accepts one connection from listener k; counts an empty wakeup on EAGAIN.
     void take_one(unsigned k) {
         int conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
+        int err = errno;
         int64_t now = monotonic_ns();
         if (conn >= 0) return serve(conn, k, now);
-        if (errno == EAGAIN || errno == EWOULDBLOCK) ++slot_.empty_returns;
+        if (err == EAGAIN || err == EWOULDBLOCK) ++slot_.empty_returns;
+        else if (err != EINTR) accept_failed(err);
     }
 
     void run_blocking() {
@@ -335,16 +351,18 @@ private:
         ready();
         while (!stopping()) {
             int conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
+            int err = errno;
             int64_t now = monotonic_ns();
             if (stopping()) {
                 if (conn >= 0) ::close(conn);
                 break;
             }
-            if (conn < 0 && errno == EINTR) continue;
+            if (conn < 0 && err == EINTR) continue;
             ++slot_.returns;
             if (conn >= 0) serve(conn, k, now);
-            else if (errno == EAGAIN) ++slot_.empty_returns;
-            else break;  // EINVAL: the listener was shut down
+            else if (err == EAGAIN) ++slot_.empty_returns;
+            else if (err == EINVAL) break;  // the listener was shut down
+            else accept_failed(err);
         }
     }
 
@@ -395,6 +413,7 @@ private:
             bool lost = ::poll(&still, 1, 0) == 0;
             if (lost) ++slot_.empty_returns;
             int conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
+            int err = errno;
             int64_t now = monotonic_ns();
             if (stopping()) {
                 if (conn >= 0) ::close(conn);
@@ -402,6 +421,7 @@ private:
             }
             if (lost) ++slot_.returns;  // the blocked accept() returning is a second wakeup
             if (conn >= 0) serve(conn, k, now);
+            else if (err != EAGAIN && err != EINTR) accept_failed(err);
         }
     }
 
@@ -433,6 +453,7 @@ private:
             mutex.unlock();
             if (conn >= 0) serve(conn, k, now);
             else if (err == EAGAIN) ++slot_.empty_returns;
+            else if (err != EINTR) accept_failed(err);
         }
     }
 
@@ -442,8 +463,8 @@ private:
     std::atomic<bool>& stop_;
 };
 
-// A worker never throws: a failed set-up is recorded in its slot and it
-// still counts as ready, so the parent does not wait for it.
+// A worker never throws: a failure is recorded in its slot, and a failed
+// set-up still counts as ready, so the parent does not wait for it.
 void run_worker(const WorkerPlan& plan, unsigned index) {
     WorkerSlot& slot = plan.region->slot(index);
     try {
@@ -452,12 +473,21 @@ void run_worker(const WorkerPlan& plan, unsigned index) {
         auto* err = dynamic_cast<const Error*>(&e);
         slot.error = err && err->err() ? err->err() : EINVAL;
         std::snprintf(slot.error_what, sizeof slot.error_what, "%s", e.what());
-        plan.region->ready().fetch_add(1);
+        count_ready(slot, *plan.region);
     }
     if (slot.error) return;
     auto u = usage(plan.process);
     slot.cpu_us = u.cpu_us - slot.cpu_us_at_start;
     slot.sleeps = u.sleeps - slot.sleeps_at_start;
+    slot.finished = true;
+}
+
+// How many threads the process has now (1 if /proc cannot tell).
+size_t threads_in_process() {
+    std::error_code ec;
+    size_t n = 0;
+    for (std::filesystem::directory_iterator it("/proc/self/task", ec), end; !ec && it != end; it.increment(ec)) ++n;
+    return ec || n == 0 ? 1 : n;
 }
 
 }  // namespace
@@ -475,6 +505,15 @@ Workers::Workers(const WorkerPlan& plan, unsigned count, bool processes, cli::Du
         }
         return;
     }
+    // fork() copies the calling thread only: a lock another thread held at
+    // that moment (malloc's, stdio's, the locale fmt reads) stays locked in
+    // the child for good, and the child runs malloc and fmt. So the process
+    // must be single-threaded here: run_model_here forks before run_load
+    // starts the client threads (and after the previous model joined its
+    // own), and the sysvsem model's IPC namespace is entered on the main
+    // thread. Checked, so that a later change cannot break it quietly.
+    if (size_t n = threads_in_process(); n != 1)
+        throw std::logic_error(fmt::format("herd: forking workers from a process with {} threads", n));
     pid_t parent = ::getpid();
     unsigned bound_s = static_cast<unsigned>(cli::to_seconds(bound)) + 5;
     for (unsigned w = 0; w < count; ++w) {
