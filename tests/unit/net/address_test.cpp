@@ -8,6 +8,7 @@
 
 #include "../net/loopback.hpp"
 #include "net/error.hpp"
+#include "usage_error.hpp"
 
 using sockdrill::Error;
 using sockdrill::Exit;
@@ -17,13 +18,7 @@ namespace {
 
 // The message of the usage error parse() throws for text, or "" if it accepted it.
 std::string refusal(std::string_view text) {
-    try {
-        Address::parse(text);
-    } catch (const Error& e) {
-        CHECK(e.exit() == Exit::usage);
-        return e.what();
-    }
-    return "";
+    return sockdrill::testing::usage_message([&] { Address::parse(text); });
 }
 
 }  // namespace

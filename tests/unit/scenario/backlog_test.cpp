@@ -1,24 +1,14 @@
 #include <doctest/doctest.h>
 
 #include "net/error.hpp"
+#include "usage_error.hpp"
 #include "scenario/backlog.hpp"
 
 using namespace sockdrill;
 using namespace sockdrill::scenario;
+using sockdrill::testing::usage_message;
 using namespace std::chrono_literals;
 
-namespace {
-template <class F>
-std::string usage_message(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        CHECK(e.exit() == Exit::usage);
-        return e.what();
-    }
-    return "";
-}
-}  // namespace
 
 TEST_CASE("syn retransmissions are predicted at 1, 3, 7, 15, 31, 63 s and give up at 127 s") {
     auto t = predicted_syn_retransmits_s(6);

@@ -4,24 +4,14 @@
 #include <vector>
 
 #include "net/error.hpp"
+#include "usage_error.hpp"
 #include "scenario/herd.hpp"
 #include "scenario/herd_parts.hpp"
 
 using namespace sockdrill;
 using namespace sockdrill::scenario;
+using sockdrill::testing::usage_message;
 
-namespace {
-template <class F>
-std::string usage_message(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        CHECK(e.exit() == Exit::usage);
-        return e.what();
-    }
-    return "";
-}
-}  // namespace
 
 TEST_CASE("herd models parse from comma lists and all, without repeats, in the order given") {
     auto models = parse_models({"reuseport,blocking", "reuseport"});

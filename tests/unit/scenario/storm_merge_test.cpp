@@ -10,6 +10,7 @@
 #include "load/histogram.hpp"
 #include "load/keepalive.hpp"
 #include "net/error.hpp"
+#include "usage_error.hpp"
 #include "report/report.hpp"
 #include "scenario/storm.hpp"
 
@@ -137,13 +138,7 @@ std::string interval_line(uint64_t completed) {
 
 // The message of the usage error merge_storm throws ("" if none).
 std::string merge_error(const std::vector<std::string>& files) {
-    try {
-        merge_storm(files);
-    } catch (const Error& e) {
-        CHECK(e.exit() == Exit::usage);
-        return e.what();
-    }
-    return "";
+    return sockdrill::testing::usage_message([&] { merge_storm(files); });
 }
 
 }  // namespace

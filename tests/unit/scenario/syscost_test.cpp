@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include "net/error.hpp"
+#include "usage_error.hpp"
 
 using sockdrill::Error;
 using sockdrill::Exit;
@@ -15,13 +16,7 @@ namespace {
 std::vector<std::string> args(const char* text) { return parse_syscost_variant(text).serve_args; }
 
 std::string usage_error(const char* text) {
-    try {
-        parse_syscost_variant(text);
-    } catch (const Error& e) {
-        CHECK(e.exit() == Exit::usage);
-        return e.what();
-    }
-    return "no error";
+    return sockdrill::testing::usage_message([&] { parse_syscost_variant(text); });
 }
 
 }  // namespace
