@@ -42,6 +42,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <new>
+#include <optional>
 #include <stdexcept>
 
 #include "kernel/sysctl.hpp"
@@ -335,14 +336,34 @@ private:
         if (err == EMFILE || err == ENFILE) ::usleep(1000);
     }
 
+    // One accept4() on listener k: the connection (or -1 and errno) and when it returned.
+    struct Accepted {
+        int conn = -1;
+        int err = 0;
+        int64_t at_ns = 0;
+    };
+    Accepted accept_from(unsigned k) {
+        Accepted a;
+        a.conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
+        a.err = errno;
+        a.at_ns = monotonic_ns();
+        return a;
+    }
+    // A blocking accept4() on listener k; nullopt when the run stopped
+    // meanwhile (the listener shutdown wakes it), closing what it got.
+    std::optional<Accepted> accept_unless_stopped(unsigned k) {
+        auto a = accept_from(k);
+        if (!stopping()) return a;
+        if (a.conn >= 0) ::close(a.conn);
+        return std::nullopt;
+    }
+
     // Accepts one connection from listener k; counts an empty wakeup on EAGAIN.
     void take_one(unsigned k) {
-        int conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
-        int err = errno;
-        int64_t now = monotonic_ns();
-        if (conn >= 0) return serve(conn, k, now);
-        if (err == EAGAIN || err == EWOULDBLOCK) ++slot_.empty_returns;
-        else if (err != EINTR) accept_failed(err);
+        auto a = accept_from(k);
+        if (a.conn >= 0) return serve(a.conn, k, a.at_ns);
+        if (a.err == EAGAIN || a.err == EWOULDBLOCK) ++slot_.empty_returns;
+        else if (a.err != EINTR) accept_failed(a.err);
     }
 
     void run_blocking() {
@@ -350,19 +371,14 @@ private:
         unsigned k = index_ % plan_.listeners;
         ready();
         while (!stopping()) {
-            int conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
-            int err = errno;
-            int64_t now = monotonic_ns();
-            if (stopping()) {
-                if (conn >= 0) ::close(conn);
-                break;
-            }
-            if (conn < 0 && err == EINTR) continue;
+            auto a = accept_unless_stopped(k);
+            if (!a) break;
+            if (a->conn < 0 && a->err == EINTR) continue;
             ++slot_.returns;
-            if (conn >= 0) serve(conn, k, now);
-            else if (err == EAGAIN) ++slot_.empty_returns;
-            else if (err == EINVAL) break;  // the listener was shut down
-            else accept_failed(err);
+            if (a->conn >= 0) serve(a->conn, k, a->at_ns);
+            else if (a->err == EAGAIN) ++slot_.empty_returns;
+            else if (a->err == EINVAL) break;  // the listener was shut down
+            else accept_failed(a->err);
         }
     }
 
@@ -412,16 +428,11 @@ private:
             pollfd still{listener_fd(k), POLLIN, 0};
             bool lost = ::poll(&still, 1, 0) == 0;
             if (lost) ++slot_.empty_returns;
-            int conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
-            int err = errno;
-            int64_t now = monotonic_ns();
-            if (stopping()) {
-                if (conn >= 0) ::close(conn);
-                break;
-            }
+            auto a = accept_unless_stopped(k);
+            if (!a) break;
             if (lost) ++slot_.returns;  // the blocked accept() returning is a second wakeup
-            if (conn >= 0) serve(conn, k, now);
-            else if (err != EAGAIN && err != EINTR) accept_failed(err);
+            if (a->conn >= 0) serve(a->conn, k, a->at_ns);
+            else if (a->err != EAGAIN && a->err != EINTR) accept_failed(a->err);
         }
     }
 
@@ -447,13 +458,11 @@ private:
             unsigned k = next;
             while (!(fds[k].revents & POLLIN)) k = (k + 1) % plan_.listeners;
             next = (k + 1) % plan_.listeners;
-            int conn = ::accept4(listener_fd(k), nullptr, nullptr, SOCK_CLOEXEC);
-            int64_t now = monotonic_ns();
-            int err = errno;
+            auto a = accept_from(k);
             mutex.unlock();
-            if (conn >= 0) serve(conn, k, now);
-            else if (err == EAGAIN) ++slot_.empty_returns;
-            else if (err != EINTR) accept_failed(err);
+            if (a.conn >= 0) serve(a.conn, k, a.at_ns);
+            else if (a.err == EAGAIN) ++slot_.empty_returns;
+            else if (a.err != EINTR) accept_failed(a.err);
         }
     }
 
