@@ -24,7 +24,10 @@ for v in nodelay cork one_write; do
 done
 assert_jq "$j" '.results.nodelay.tap | .released_by_ack * 2 < .responses and .data_segments_per_response >= 2' \
   "nodelay, the tap: both segments leave before any ACK"
-assert_jq "$j" '.results.cork.tap.data_segments_per_response == 1 and .results.one_write.tap.data_segments_per_response == 1' \
+# One segment per response against the default's two; a loaded machine can
+# add a stray one (a retransmission counts as a segment), so "one" is
+# "closer to 1 than to 2".
+assert_jq "$j" '[.results.cork.tap, .results.one_write.tap] | all(.responses > 0 and .data_segments_per_response < 1.5)' \
   "cork and one-write, the tap: one segment per response"
 assert_jq "$j" '.results.quickack | .requests == 25 and .stalled == 0 and .p50_ms < 5' \
   "quickack: TCP_QUICKACK re-armed after every read removes the stall"
